@@ -1,0 +1,171 @@
+//! Thin wrappers around the syscalls Linx needs. This is the only module with `unsafe`:
+//! each block is one libc call whose pointer arguments are valid for the call's duration,
+//! and whose result is checked and turned into a [`SysError`] naming the stage.
+#![allow(unsafe_code)]
+
+use crate::SysError;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// `open(path, O_RDONLY | O_CLOEXEC)`, as used for namespace files.
+pub fn open_readonly(path: &CStr, stage: &'static str) -> Result<OwnedFd, SysError> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(SysError::new(stage, last_errno()));
+    }
+    // SAFETY: `fd` was just returned by open(2) and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setns(fd, nstype)` on the calling thread (see `netns::run_in_namespace`).
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<(), SysError> {
+    // SAFETY: plain syscall on a borrowed, open descriptor.
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } < 0 {
+        return Err(SysError::new("setns", last_errno()));
+    }
+    Ok(())
+}
+
+/// `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol)`.
+pub fn netlink_socket(protocol: libc::c_int) -> Result<OwnedFd, SysError> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(SysError::new("socket", last_errno()));
+    }
+    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof(int))`.
+pub fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    stage: &'static str,
+) -> Result<(), SysError> {
+    // SAFETY: `value` lives on the stack for the duration of the call and the length
+    // passed is exactly its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new(stage, last_errno()));
+    }
+    Ok(())
+}
+
+/// `getsockopt(fd, level, name)` for an int-valued option.
+pub fn getsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    stage: &'static str,
+) -> Result<libc::c_int, SysError> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new(stage, last_errno()));
+    }
+    Ok(value)
+}
+
+/// `bind()` a netlink socket with `nl_pid = 0` (the kernel assigns the port id) and the
+/// given legacy multicast group mask. `:socket.bind/2` cannot express `sockaddr_nl`.
+pub fn bind_netlink(fd: BorrowedFd<'_>, groups: u32) -> Result<(), SysError> {
+    // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_pid = 0;
+    addr.nl_groups = groups;
+    // SAFETY: `addr` is a properly initialised sockaddr_nl and the length is its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new("bind", last_errno()));
+    }
+    Ok(())
+}
+
+/// The port id (`nl_pid`) the kernel assigned to a bound netlink socket.
+pub fn netlink_port_id(fd: BorrowedFd<'_>) -> Result<u32, SysError> {
+    // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: `addr`/`len` are valid for writes and `len` holds the buffer's size.
+    let rc = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_nl).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new("getsockname", last_errno()));
+    }
+    Ok(addr.nl_pid)
+}
+
+/// Takes ownership of a raw descriptor handed over from the BEAM and closes it.
+pub fn close(fd: RawFd) -> Result<(), SysError> {
+    // SAFETY: plain syscall; the caller hands over ownership of `fd`.
+    if unsafe { libc::close(fd) } < 0 {
+        return Err(SysError::new("close", last_errno()));
+    }
+    Ok(())
+}
+
+/// Whether a descriptor has FD_CLOEXEC set (used by tests and assertions).
+pub fn is_cloexec(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
+    // SAFETY: plain fcntl(F_GETFD) on a borrowed descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    if flags < 0 {
+        return Err(SysError::new("fcntl", last_errno()));
+    }
+    Ok(flags & libc::FD_CLOEXEC != 0)
+}
+
+/// Borrows a descriptor number handed in from the BEAM for one synchronous call.
+///
+/// The caller (Elixir code that owns the fd, e.g. from `:socket.getopt(s, {:otp, :fd})`)
+/// keeps it open for the duration of the NIF call; the borrow must not outlive that call.
+pub fn borrow_fd(fd: RawFd) -> Result<BorrowedFd<'static>, SysError> {
+    if fd < 0 {
+        return Err(SysError::new("fd", libc::EBADF));
+    }
+    // SAFETY: non-negative, and open for the duration of the call per the contract above.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
