@@ -10,7 +10,7 @@
 use crate::error::NifError;
 use linx_sys::netns::{run_in_namespace, NsKind};
 use linx_sys::{sys, SysError};
-use rustler::Binary;
+use rustler::{Binary, Encoder, Env, Term};
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
 // /usr/include/linux/netlink.h
@@ -75,14 +75,14 @@ fn open_in_netns(path: Binary, protocol: i32) -> Result<RawFd, NifError> {
 
 /// Closes an fd that `:socket` did not adopt.
 #[rustler::nif]
-fn close_fd(fd: RawFd) -> Result<(), NifError> {
-    Ok(sys::close(fd)?)
+fn close_fd(env: Env, fd: RawFd) -> Term {
+    unit(env, sys::close(fd))
 }
 
 /// Binds `fd` with `nl_pid = 0` and a legacy group mask (`:socket.bind/2` cannot).
 #[rustler::nif]
-fn bind_netlink(fd: RawFd, groups: u32) -> Result<(), NifError> {
-    Ok(sys::bind_netlink(sys::borrow_fd(fd)?, groups)?)
+fn bind_netlink(env: Env, fd: RawFd, groups: u32) -> Term {
+    unit(env, sys::borrow_fd(fd).and_then(|fd| sys::bind_netlink(fd, groups)))
 }
 
 /// The kernel-assigned port id of a bound socket.
@@ -105,8 +105,22 @@ fn set_rcvbuf(fd: RawFd, bytes: i32) -> Result<i32, NifError> {
     )?)
 }
 
+/// Sets FD_CLOEXEC on `fd` (OTP's fd adoption dups without it).
+#[rustler::nif]
+fn set_cloexec(env: Env, fd: RawFd) -> Term {
+    unit(env, sys::borrow_fd(fd).and_then(sys::set_cloexec))
+}
+
 /// Whether `fd` carries FD_CLOEXEC (for tests asserting the guarantee).
 #[rustler::nif]
 fn cloexec(fd: RawFd) -> Result<bool, NifError> {
     Ok(sys::is_cloexec(sys::borrow_fd(fd)?)?)
+}
+
+/// `:ok` or `{:error, {stage, errno}}`, for calls with nothing to return.
+fn unit(env: Env<'_>, result: Result<(), SysError>) -> Term<'_> {
+    match result {
+        Ok(()) => rustler::types::atom::ok().encode(env),
+        Err(e) => (rustler::types::atom::error(), NifError::from(e)).encode(env),
+    }
 }

@@ -169,3 +169,18 @@ pub fn borrow_fd(fd: RawFd) -> Result<BorrowedFd<'static>, SysError> {
     // SAFETY: non-negative, and open for the duration of the call per the contract above.
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
+
+/// Sets FD_CLOEXEC on a descriptor. Needed after OTP's `:socket.open/2` adopts an fd: it
+/// `dup(2)`s it, and `dup` never copies the close-on-exec flag.
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // SAFETY: plain fcntl(F_GETFD/F_SETFD) on a borrowed descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    if flags < 0 {
+        return Err(SysError::new("fcntl", last_errno()));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(SysError::new("fcntl", last_errno()));
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+defmodule Linx.Netlink.Rtnl.LinkInfo.Macvlan do
+  @moduledoc false
+  use Linx.Netlink.Codec
+
+  codec do
+    attr 1, :placeholder, :binary
+  end
+end
