@@ -93,7 +93,7 @@ defmodule Linx.Netlink.Socket do
           {:ok, socket}
         else
           error ->
-            :socket.close(socket)
+            _ = :socket.close(socket)
             {:error, socket_error(error, :adopt, netns)}
         end
 

@@ -45,9 +45,9 @@ defmodule Mix.Tasks.Compile.LinxNative do
 
   @impl Mix.Task.Compiler
   def clean do
-    File.rm_rf!(Path.join(Mix.Project.app_path(), "priv/native"))
-    File.rm_rf!(Path.join(project_root(), "priv/native"))
-    File.rm(manifest_path())
+    _ = File.rm_rf!(Path.join(Mix.Project.app_path(), "priv/native"))
+    _ = File.rm_rf!(Path.join(project_root(), "priv/native"))
+    _ = File.rm(manifest_path())
     :ok
   end
 
@@ -165,7 +165,7 @@ defmodule Mix.Tasks.Compile.LinxNative do
       name = installed_name(kind, path)
       target = Path.join(dest, name)
       # Remove first: the BEAM may have the old .so mapped; a fresh inode keeps it safe.
-      File.rm_rf!(target)
+      _ = File.rm_rf!(target)
       File.cp!(path, target)
       if kind == :bin, do: File.chmod!(target, 0o755)
       name

@@ -181,8 +181,7 @@ defmodule Linx.Netlink.Rtnl.Link do
           %__MODULE__{index: index}
 
         name when is_binary(name) ->
-          validate_name!(name)
-          %__MODULE__{name: name}
+          %__MODULE__{name: validate_name!(name)}
 
         other ->
           raise ArgumentError,
