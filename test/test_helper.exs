@@ -12,4 +12,25 @@ excluded =
     tag
   end
 
+# The host must look the same after the suite as before it, with no sandbox left over.
+host_before = Linx.Test.HostGuard.snapshot()
+
+ExUnit.after_suite(fn _result ->
+  changed = Linx.Test.HostGuard.diff(host_before, Linx.Test.HostGuard.snapshot())
+  leftovers = Linx.Test.HostGuard.leftovers()
+
+  if changed != [] or leftovers != [] do
+    IO.puts(
+      :stderr,
+      "\nHOST GUARD FAILED: host state changed: #{inspect(changed)}; leftovers: #{inspect(leftovers)}"
+    )
+
+    System.at_exit(fn _ -> exit({:shutdown, 1}) end)
+  else
+    IO.puts(
+      "host guard: host links, addresses, routes, rules, nft ruleset, sysctls and mounts unchanged; no leftovers"
+    )
+  end
+end)
+
 ExUnit.start(exclude: excluded)
