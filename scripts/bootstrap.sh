@@ -11,7 +11,7 @@ ELIXIR_VERSION=1.18.3
 ELIXIR_TARBALL="elixir-lang_${ELIXIR_VERSION}.dfsg.orig.tar.xz"
 ELIXIR_SHA256=3620a200199328950e309ab1994c014311ee46440d8692a331ad6509edce582f
 DEB_PACKAGES=(erlang-nox erlang-dev erlang-dialyzer iproute2 nftables tmux python3-seccomp
-  bubblewrap strace procps xz-utils curl ca-certificates make)
+  bubblewrap strace procps iputils-ping xz-utils curl ca-certificates make)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -218,6 +218,83 @@ defmodule Linx.Netlink.Rtnl.Link do
     end
   end
 
+  @doc """
+  Creates a veth pair `name` <-> `peer_name` in the socket's netns (`RTM_NEWLINK` with
+  `NLM_F_CREATE | NLM_F_EXCL`, like `ip link add NAME type veth peer name PEER`).
+  """
+  @spec create_veth(Socket.t(), String.t(), String.t()) :: :ok | {:error, Error.t()}
+  def create_veth(%Socket{} = sock, name, peer_name) do
+    peer = %__MODULE__{name: validate_name!(peer_name)}
+    info = %LinkInfo{kind: "veth", info_data: %LinkInfo.Veth{peer: peer}}
+    create(sock, %__MODULE__{name: validate_name!(name), linkinfo: info}, name)
+  end
+
+  @doc "Creates a bridge (`ip link add NAME type bridge`)."
+  @spec create_bridge(Socket.t(), String.t()) :: :ok | {:error, Error.t()}
+  def create_bridge(%Socket{} = sock, name) do
+    create(
+      sock,
+      %__MODULE__{name: validate_name!(name), linkinfo: %LinkInfo{kind: "bridge"}},
+      name
+    )
+  end
+
+  defp create(sock, link, name) do
+    flags = nlm_f_create() ||| nlm_f_excl() ||| nlm_f_ack()
+
+    ack(
+      Request.talk(sock, @rtm_newlink, flags, encode(link), operation: :create_link, object: name)
+    )
+  end
+
+  @doc "Sets `IFF_UP` (`ip link set NAME up`). `link` is a name or an ifindex."
+  @spec set_up(Socket.t(), String.t() | pos_integer()) :: :ok | {:error, Error.t()}
+  def set_up(%Socket{} = sock, link),
+    do: change(sock, link, %__MODULE__{flags: 0x1, change: 0x1}, :set_up)
+
+  @doc "Clears `IFF_UP` (`ip link set NAME down`)."
+  @spec set_down(Socket.t(), String.t() | pos_integer()) :: :ok | {:error, Error.t()}
+  def set_down(%Socket{} = sock, link),
+    do: change(sock, link, %__MODULE__{flags: 0, change: 0x1}, :set_down)
+
+  @doc "Enslaves `link` to the bridge/bond `master` (`ip link set NAME master MASTER`)."
+  @spec set_master(Socket.t(), String.t() | pos_integer(), String.t() | pos_integer()) ::
+          :ok | {:error, Error.t()}
+  def set_master(%Socket{} = sock, link, master) do
+    with {:ok, master_index} <- resolve(sock, master) do
+      change(sock, link, %__MODULE__{master: master_index}, :set_master)
+    end
+  end
+
+  # Addresses the link by ifindex when given one (no extra round trip), else by name
+  # (IFLA_IFNAME in the request: the kernel resolves it, still one round trip).
+  defp change(sock, link, %__MODULE__{} = changes, op) do
+    target =
+      case link do
+        index when is_integer(index) and index > 0 -> %{changes | index: index}
+        name -> %{changes | name: validate_name!(name)}
+      end
+
+    ack(
+      Request.talk(sock, @rtm_newlink, nlm_f_ack(), encode(target), operation: op, object: link)
+    )
+    |> name_missing(link)
+  end
+
+  defp resolve(_sock, index) when is_integer(index) and index > 0, do: {:ok, index}
+
+  defp resolve(sock, name) do
+    with {:ok, %__MODULE__{index: index}} <- get(sock, name), do: {:ok, index}
+  end
+
+  defp ack({:ok, _}), do: :ok
+  defp ack({:error, _} = error), do: error
+
+  defp name_missing({:error, %Error{errno: :enodev, message: nil} = e}, link),
+    do: {:error, %{e | message: "no such interface #{inspect(link)}"}}
+
+  defp name_missing(other, _link), do: other
+
   @doc false
   # A reply message to a link, or nil when it is not a link message.
   @spec decode_message(Linx.Netlink.Message.t()) :: t() | nil

@@ -100,4 +100,35 @@ defmodule Linx.Netlink.Rtnl.LinkTest do
     assert Link.kind(tun) == "tun"
     Socket.close(sock)
   end
+
+  @tag :root
+  @tag :iproute2
+  test "create_veth, create_bridge, set_master, set_up/down agree with ip -j" do
+    ns = Sandbox.netns!()
+    {:ok, sock} = Rtnl.open({:path, ns.path})
+    assert :ok = Link.create_veth(sock, "lxa", "lxb")
+    assert :ok = Link.create_bridge(sock, "lxbr")
+    assert :ok = Link.set_master(sock, "lxb", "lxbr")
+    assert :ok = Link.set_up(sock, "lxa")
+    {:ok, %Link{index: br_index}} = Link.get(sock, "lxbr")
+    assert :ok = Link.set_up(sock, br_index)
+
+    by_name = Map.new(Sandbox.ip_json!(ns.name, ~w(-d link show)), &{&1["ifname"], &1})
+    assert by_name["lxa"]["linkinfo"]["info_kind"] == "veth"
+    assert by_name["lxb"]["master"] == "lxbr"
+    assert "UP" in by_name["lxa"]["flags"]
+    assert "UP" in by_name["lxbr"]["flags"]
+
+    assert :ok = Link.set_down(sock, "lxa")
+    refute "UP" in hd(Sandbox.ip_json!(ns.name, ~w(link show dev lxa)))["flags"]
+
+    assert {:error, %Error{errno: :eexist, operation: :create_link}} =
+             Link.create_bridge(sock, "lxbr")
+
+    assert {:error, %Error{errno: :enodev, message: "no such interface \"nope\""}} =
+             Link.set_up(sock, "nope")
+
+    assert_raise ArgumentError, fn -> Link.create_veth(sock, "x", String.duplicate("y", 16)) end
+    Socket.close(sock)
+  end
 end
