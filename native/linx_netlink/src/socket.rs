@@ -82,7 +82,10 @@ fn close_fd(env: Env, fd: RawFd) -> Term {
 /// Binds `fd` with `nl_pid = 0` and a legacy group mask (`:socket.bind/2` cannot).
 #[rustler::nif]
 fn bind_netlink(env: Env, fd: RawFd, groups: u32) -> Term {
-    unit(env, sys::borrow_fd(fd).and_then(|fd| sys::bind_netlink(fd, groups)))
+    unit(
+        env,
+        sys::borrow_fd(fd).and_then(|fd| sys::bind_netlink(fd, groups)),
+    )
 }
 
 /// The kernel-assigned port id of a bound socket.

@@ -8,7 +8,9 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// `open(path, O_RDONLY | O_CLOEXEC)`, as used for namespace files.
@@ -183,4 +185,59 @@ pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
         return Err(SysError::new("fcntl", last_errno()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn netlink_socket_is_cloexec_and_binds_to_a_port_id() {
+        let fd = netlink_socket(0).expect("NETLINK_ROUTE socket");
+        assert!(is_cloexec(fd.as_fd()).unwrap());
+        bind_netlink(fd.as_fd(), 0).unwrap();
+        assert!(netlink_port_id(fd.as_fd()).unwrap() > 0);
+        // A second bind of a bound netlink socket is the kernel's EINVAL, reported as such.
+        assert_eq!(
+            bind_netlink(fd.as_fd(), 0),
+            Err(SysError::new("bind", libc::EINVAL))
+        );
+    }
+
+    #[test]
+    fn unknown_protocol_is_a_socket_error() {
+        let err = netlink_socket(31).unwrap_err();
+        assert_eq!(err, SysError::new("socket", libc::EPROTONOSUPPORT));
+    }
+
+    #[test]
+    fn cloexec_can_be_restored_after_dup() {
+        let fd = netlink_socket(0).unwrap();
+        let dup = fd.try_clone().unwrap(); // F_DUPFD_CLOEXEC keeps the flag
+        assert!(is_cloexec(dup.as_fd()).unwrap());
+        set_cloexec(dup.as_fd()).unwrap();
+        assert!(is_cloexec(dup.as_fd()).unwrap());
+    }
+
+    #[test]
+    fn rcvbuf_round_trips_through_setsockopt() {
+        let fd = netlink_socket(0).unwrap();
+        setsockopt_int(
+            fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            65536,
+            "rcvbuf",
+        )
+        .unwrap();
+        let got = getsockopt_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, "rcvbuf").unwrap();
+        assert!(got >= 65536);
+    }
+
+    #[test]
+    fn negative_fd_cannot_be_borrowed() {
+        assert_eq!(borrow_fd(-1).unwrap_err(), SysError::new("fd", libc::EBADF));
+        assert_eq!(close(-1), Err(SysError::new("close", libc::EBADF)));
+    }
 }
