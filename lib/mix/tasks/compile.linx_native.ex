@@ -27,7 +27,7 @@ defmodule Mix.Tasks.Compile.LinxNative do
   @impl Mix.Task.Compiler
   def run(args) do
     {opts, _, _} = OptionParser.parse(args, switches: [force: :boolean])
-    ensure_linux!()
+    ensure_linux!(:os.type())
     root = project_root()
     profile = profile!()
     dest = Path.join(Mix.Project.app_path(), "priv/native")
@@ -55,8 +55,10 @@ defmodule Mix.Tasks.Compile.LinxNative do
 
   defp project_root, do: Path.dirname(Mix.Project.project_file())
 
-  defp ensure_linux! do
-    case :os.type() do
+  @doc false
+  @spec ensure_linux!({atom(), atom()}) :: :ok
+  def ensure_linux!(os_type) do
+    case os_type do
       {:unix, :linux} ->
         :ok
 
@@ -75,11 +77,17 @@ defmodule Mix.Tasks.Compile.LinxNative do
   end
 
   defp cargo! do
-    candidates = [
-      System.get_env("LINX_CARGO"),
-      System.find_executable("cargo"),
-      Path.expand("~/.cargo/bin/cargo")
-    ]
+    case System.get_env("LINX_CARGO") do
+      nil ->
+        find_cargo!()
+
+      path ->
+        if File.regular?(path), do: path, else: Mix.raise("LINX_CARGO=#{path} is not a file")
+    end
+  end
+
+  defp find_cargo! do
+    candidates = [System.find_executable("cargo"), Path.expand("~/.cargo/bin/cargo")]
 
     Enum.find(candidates, fn c -> is_binary(c) and File.regular?(c) end) ||
       Mix.raise("""
