@@ -93,24 +93,25 @@ defmodule Linx.Test.Sandbox do
 
   @doc false
   def remove_cgroup(path, root) do
-    # Children first; any process still inside goes back to the root before rmdir.
-    _ =
-      for child <- File.ls!(path),
-          File.dir?(Path.join(path, child)),
-          do: remove_cgroup(Path.join(path, child), root)
+    case File.ls(path) do
+      {:ok, entries} ->
+        # Children first; any process still inside goes back to the root before rmdir.
+        for child <- entries,
+            File.dir?(Path.join(path, child)),
+            do: :ok = remove_cgroup(Path.join(path, child), root)
 
-    _ =
-      case File.read(Path.join(path, "cgroup.procs")) do
-        {:ok, procs} ->
-          for pid <- String.split(procs, "\n", trim: true),
-              do: File.write(Path.join(root, "cgroup.procs"), pid)
+        _ =
+          with {:ok, procs} <- File.read(Path.join(path, "cgroup.procs")) do
+            for pid <- String.split(procs, "\n", trim: true),
+                do: File.write(Path.join(root, "cgroup.procs"), pid)
+          end
 
-        _ ->
-          :ok
-      end
+        _ = File.rmdir(path)
+        :ok
 
-    _ = File.rmdir(path)
-    :ok
+      {:error, :enoent} ->
+        :ok
+    end
   end
 
   @doc "The open file descriptors of this BEAM (`/proc/self/fd`)."
