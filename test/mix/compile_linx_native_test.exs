@@ -82,7 +82,7 @@ defmodule Mix.Tasks.Compile.LinxNativeTest do
     assert status != 0
     assert out =~ "Linx needs cargo"
 
-    {out, status} = mix(copy, ["compile"], [{"LINX_CARGO", "/nonexistent/cargo"}])
+    {out, status} = mix(copy, ["compile", "--force"], [{"LINX_CARGO", "/nonexistent/cargo"}])
     assert status != 0
     assert out =~ "LINX_CARGO=/nonexistent/cargo is not a file"
   end
