@@ -62,10 +62,8 @@ defmodule Linx.Netlink.Codec.Types do
     |> Enum.reverse()
   end
 
-  def decode(mod, v)
-      when is_atom(mod) and
-             mod not in [:u8, :u16, :u32, :u64, :s8, :s16, :s32, :s64, :be16, :be32, :be64],
-      do: mod.decode(v)
+  # Any other atom is a module; a scalar type whose value had the wrong size is not.
+  def decode(mod, v) when is_atom(mod) and not is_map_key(@ranges, mod), do: mod.decode(v)
 
   def decode(_type, _v), do: nil
 

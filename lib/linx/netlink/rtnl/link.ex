@@ -210,11 +210,8 @@ defmodule Linx.Netlink.Rtnl.Link do
         {:error,
          Error.new(:enodata, operation: :get_link, object: name_or_index, message: "no reply")}
 
-      {:error, %Error{errno: :enodev, message: nil} = e} ->
-        {:error, %{e | message: "no such interface #{inspect(name_or_index)}"}}
-
       error ->
-        error
+        name_missing(error, name_or_index)
     end
   end
 
