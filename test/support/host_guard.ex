@@ -29,7 +29,7 @@ defmodule Linx.Test.HostGuard do
     netns =
       case File.ls("/run/netns") do
         {:ok, names} ->
-          for n <- names, String.starts_with?(n, Linx.Test.Sandbox.prefix()), do: "netns " <> n
+          for n <- names, ours_or_orphaned?(n), do: "netns " <> n
 
         _ ->
           []
@@ -42,10 +42,23 @@ defmodule Linx.Test.HostGuard do
 
         root ->
           for dir <- Path.wildcard(Path.join(root, "**/#{Linx.Test.Sandbox.prefix()}*")),
+              ours_or_orphaned?(Path.basename(dir)),
               do: "cgroup " <> dir
       end
 
     netns ++ cgroups
+  end
+
+  # Sandbox names end in `<os pid>-<n>`. Another suite running at the same time (a second
+  # worktree) owns the names carrying its live pid; ours and those of dead runs are leaks.
+  defp ours_or_orphaned?(name) do
+    with true <- String.starts_with?(name, Linx.Test.Sandbox.prefix()),
+         [_, pid] <- Regex.run(~r/(\d+)-\d+$/, name) do
+      pid == System.pid() or not File.exists?("/proc/#{pid}")
+    else
+      false -> false
+      nil -> true
+    end
   end
 
   @spec diff(map(), map()) :: [atom()]
@@ -72,6 +85,8 @@ defmodule Linx.Test.HostGuard do
     |> File.read!()
     |> String.split("\n", trim: true)
     |> Enum.map(fn line -> line |> String.split(" ") |> Enum.slice(3, 3) |> Enum.join(" ") end)
+    # Sandbox netns bind mounts come and go with concurrent suites; leftovers() covers ours.
+    |> Enum.reject(&String.contains?(&1, "/run/netns/" <> Linx.Test.Sandbox.prefix()))
     |> Enum.sort()
   end
 end

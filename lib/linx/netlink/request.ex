@@ -38,6 +38,14 @@ defmodule Linx.Netlink.Request do
   @nlmsgerr_attr_offs 2
   @nlmsgerr_attr_miss_type 5
 
+  @doc """
+  True for what the rtnetlink verbs accept as their first argument: a
+  `%Linx.Netlink.Socket{}` (driven by the calling process) or a
+  `%Linx.Netlink.Connection{}` (a process that owns a socket and serves many callers).
+  """
+  defguard is_transport(t)
+           when is_struct(t, Linx.Netlink.Socket) or is_struct(t, Linx.Netlink.Connection)
+
   @type opts :: [
           timeout: non_neg_integer() | :infinity,
           dump_retries: non_neg_integer(),

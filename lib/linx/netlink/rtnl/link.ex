@@ -278,9 +278,13 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> name_missing(link)
   end
 
-  defp resolve(_sock, index) when is_integer(index) and index > 0, do: {:ok, index}
+  @doc false
+  # The ifindex of a link given by name or ifindex (an ifindex costs no round trip); a
+  # missing name is an ENODEV error naming it. Shared by the other rtnl object verbs.
+  @spec resolve(term(), String.t() | pos_integer()) :: {:ok, pos_integer()} | {:error, Error.t()}
+  def resolve(_sock, index) when is_integer(index) and index > 0, do: {:ok, index}
 
-  defp resolve(sock, name) do
+  def resolve(sock, name) do
     with {:ok, %__MODULE__{index: index}} <- get(sock, name), do: {:ok, index}
   end
 
