@@ -1,19 +1,66 @@
 defmodule Linx.Netlink.Rtnl do
   @moduledoc """
-  The rtnetlink family (`NETLINK_ROUTE`): links, addresses, routes, neighbours, rules.
+  The rtnetlink family (`NETLINK_ROUTE`): links, addresses, routes, neighbours, rules,
+  nexthops and statistics.
 
       {:ok, sock} = Linx.Netlink.Rtnl.open()
       {:ok, links} = Linx.Netlink.Rtnl.Link.list(sock)
       :ok = Linx.Netlink.Socket.close(sock)
 
   `open/1` takes the same namespace forms as `Linx.Netlink.Socket.open/3`.
+  `decode/1` turns raw rtnetlink bytes (a datagram read elsewhere, a capture) into the
+  structs the read verbs return.
   """
 
-  alias Linx.Netlink.Socket
+  alias Linx.Netlink.{Error, Message, Socket}
+  alias Linx.Netlink.Rtnl.Link
 
   @netlink_route 0
 
+  # RTM_* message types (/usr/include/linux/rtnetlink.h) with the module decoding them.
+  @objects %{
+    16 => {:new_link, Link},
+    17 => {:del_link, Link}
+  }
+
   @doc "Opens a `NETLINK_ROUTE` socket in `netns` (default `:host`)."
-  @spec open(Socket.netns(), keyword()) :: {:ok, Socket.t()} | {:error, Linx.Netlink.Error.t()}
+  @spec open(Socket.netns(), keyword()) :: {:ok, Socket.t()} | {:error, Error.t()}
   def open(netns \\ :host, opts \\ []), do: Socket.open(@netlink_route, netns, opts)
+
+  @doc """
+  Decodes a buffer of rtnetlink messages into `{op, struct}` pairs, `op` being
+  `:new_link`, `:del_route`, ...; a message of another type is `{{:unknown, type}, nil}`.
+  A buffer whose framing is broken is an `:eproto` error. Never raises.
+
+      iex> Linx.Netlink.Rtnl.decode(<<>>)
+      {:ok, []}
+      iex> {:error, %Linx.Netlink.Error{errno: :eproto}} = Linx.Netlink.Rtnl.decode(<<8::native-32, 0::96>>)
+  """
+  @spec decode(binary()) ::
+          {:ok, [{atom() | {:unknown, 0..0xFFFF}, struct() | nil}]} | {:error, Error.t()}
+  def decode(buf) when is_binary(buf) do
+    case Message.decode_all(buf) do
+      {:ok, msgs} ->
+        {:ok, Enum.map(msgs, &decode_message/1)}
+
+      {:error, reason} ->
+        {:error,
+         Error.new(:eproto, operation: :decode, message: "malformed netlink framing (#{reason})")}
+    end
+  end
+
+  @doc false
+  # One message to `{op, struct}`; shared with `Linx.Netlink.Rtnl.Monitor`.
+  @spec decode_message(Message.t()) :: {atom() | {:unknown, 0..0xFFFF}, struct() | nil}
+  def decode_message(%Message{type: type} = msg) do
+    case Map.fetch(@objects, type) do
+      {:ok, {op, module}} -> {op, module.decode_message(msg)}
+      :error -> {{:unknown, type}, nil}
+    end
+  end
+
+  @doc false
+  # RTM type => {op, module}, for the monitor and tests.
+  @spec objects() :: %{(0..0xFFFF) => {atom(), module()}}
+  def objects, do: @objects
 end

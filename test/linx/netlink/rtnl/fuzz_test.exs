@@ -1,0 +1,155 @@
+defmodule Linx.Netlink.Rtnl.FuzzTest do
+  # Every rtnetlink decoder is fed 100,000 random and mutated kernel messages per object
+  # family. The seeds are real replies of this kernel (dumps of a private netns holding
+  # one object of each kind Linx models); Linx.Test.Fuzz mutates them. Each input must
+  # come back from `Rtnl.decode/1` as `{:ok, _}` or `{:error, %Error{}}`, from the
+  # family's `decode/1` as its struct, and from the reply state machine
+  # (`Request.consume/4`) as a result tuple: nothing raises.
+  use ExUnit.Case, async: false
+
+  @moduletag :root
+  @moduletag :iproute2
+  @moduletag timeout: 300_000
+
+  import Bitwise
+
+  alias Linx.Netlink.{Error, Message, Request, Rtnl}
+  alias Linx.Test.{Fuzz, Sandbox}
+
+  doctest Linx.Netlink.Rtnl
+
+  @inputs_per_family 100_000
+
+  # family => {dump request type, dump header, RTM types of the replies, decoding module}
+  @families %{
+    link: {18, <<0::128>>, [16, 17], Rtnl.Link}
+  }
+
+  setup_all do
+    ns = Sandbox.netns!(tag: "fuzz")
+
+    batch = """
+    link add v0 type veth peer name v1
+    link set v0 alias "fuzz seed"
+    link property add dev v0 altname linx-fuzz-alt
+    link add br0 type bridge stp_state 0
+    link set v1 master br0
+    link set v1 type bridge_slave cost 9
+    link add mv0 link v0 type macvlan mode bridge
+    link add vx0 type vxlan id 42 dstport 4789 local 10.9.0.1 ttl 8
+    tuntap add dev tp0 mode tap
+    link set v0 up
+    link set v1 up
+    link set br0 up
+    addr add 10.9.0.1/24 dev v0
+    addr add fd00:9::1/64 dev v0 nodad
+    route add 10.99.0.0/16 via 10.9.0.2 table 100 metric 5
+    route add 10.98.0.0/16 dev v0 proto static mtu 1400
+    neigh add 10.9.0.2 lladdr 02:00:00:00:00:02 dev v0 nud permanent
+    neigh add proxy 10.9.0.7 dev v0
+    rule add from 10.9.0.0/24 fwmark 0x10/0xff table 100 priority 1000
+    """
+
+    path = Path.join(System.tmp_dir!(), "linx-fuzz-#{System.unique_integer([:positive])}")
+    File.write!(path, batch)
+    _ = Sandbox.ip!(ns.name, ["-batch", path])
+    File.rm!(path)
+
+    {:ok, sock} = Rtnl.open({:path, ns.path})
+    on_exit(fn -> Linx.Netlink.Socket.close(sock) end)
+
+    seeds =
+      Map.new(@families, fn {family, {get_type, header, _types, _mod}} ->
+        {:ok, msgs} = Request.talk(sock, get_type, 0x300, header)
+        assert msgs != [], "no #{family} seeds from the kernel"
+        {family, Enum.map(msgs, &Message.encode/1)}
+      end)
+
+    %{seeds: seeds}
+  end
+
+  for {family, {_get, _hdr, types, module}} <- @families do
+    @tag family: family
+    test "#{family}: #{@inputs_per_family} mutated messages through every decoder", %{
+      seeds: seeds
+    } do
+      module = unquote(module)
+      types = unquote(types)
+      rand_seed = :erlang.phash2({unquote(family), :os.system_time(:millisecond)})
+
+      counts =
+        seeds
+        |> Map.fetch!(unquote(family))
+        |> Fuzz.inputs(@inputs_per_family, rand_seed)
+        |> Enum.reduce(%{ok: 0, error: 0, struct: 0}, fn {strategy, input}, counts ->
+          try do
+            check_input(input, module, types, counts)
+          rescue
+            e ->
+              flunk("""
+              #{inspect(module)} raised on a #{strategy} input (rand seed #{rand_seed}):
+              #{Exception.format(:error, e, __STACKTRACE__)}
+              input: #{inspect(input, limit: :infinity)}
+              """)
+          end
+        end)
+
+      assert counts.ok + counts.error == @inputs_per_family
+      # The mutations keep many inputs well-framed: the decoders really ran on them.
+      assert counts.struct > div(@inputs_per_family, 10), inspect(counts)
+    end
+  end
+
+  defp check_input(input, module, types, counts) do
+    counts =
+      case Rtnl.decode(input) do
+        {:ok, decoded} when is_list(decoded) ->
+          for {op, value} <- decoded do
+            assert is_atom(op) or match?({:unknown, _}, op)
+            assert value == nil or is_struct(value)
+          end
+
+          %{counts | ok: counts.ok + 1}
+
+        {:error, %Error{errno: :eproto}} ->
+          %{counts | error: counts.error + 1}
+      end
+
+    counts =
+      case input do
+        <<_len::native-32, type::native-16, _::binary-size(10), payload::binary>> ->
+          assert %{__struct__: ^module} = module.decode(payload)
+          msg = %Message{type: type, payload: payload}
+          decoded = module.decode_message(msg)
+
+          if type in types do
+            assert %{__struct__: ^module} = decoded
+            %{counts | struct: counts.struct + 1}
+          else
+            assert decoded == nil
+            counts
+          end
+
+        _ ->
+          counts
+      end
+
+    seq =
+      case input do
+        <<_::binary-size(8), seq::native-32, _::binary>> -> seq
+        _ -> 1
+      end
+
+    state = %{seq: seq, acc: [], interrupted: false, wants_ack: (seq &&& 1) == 1}
+    opts = %{operation: :fuzz, object: nil}
+
+    case Request.consume(input, state, &[&1 | &2], opts) do
+      {:more, %{}} -> :ok
+      {:ok, acc} when is_list(acc) -> :ok
+      {:interrupted, acc} when is_list(acc) -> :ok
+      {:error, %Error{}} -> :ok
+    end
+
+    counts
+  end
+end
