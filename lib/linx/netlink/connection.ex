@@ -27,7 +27,7 @@ defmodule Linx.Netlink.Connection do
       at once. A queued dump's wait counts toward its first reply's `:timeout`;
     * a caller that dies, times out or stops early gives its request up: replies still
       coming for it are dropped, and an unfinished dump is read to its end (at most
-      #{div(20_000, 1000)} s of silence) before the next dump starts, so the connection
+      20 s of silence) before the next dump starts, so the connection
       never wedges;
     * callers monitor the connection: if it exits, their pending requests fail with
       `%Linx.Netlink.Error{errno: :ebadf}`;
@@ -212,7 +212,7 @@ defmodule Linx.Netlink.Connection do
         {:error, {:down, reason}}
     after
       timeout ->
-        finish(%{ref: ref, seq: 0, pid: pid})
+        abandon(ref, pid)
         {:error, :timeout}
     end
   end
@@ -233,7 +233,9 @@ defmodule Linx.Netlink.Connection do
   @doc false
   # Ends the request on the caller's side; the connection drops whatever still comes.
   @spec finish(handle()) :: :ok
-  def finish(%{ref: ref, pid: pid}) do
+  def finish(%{ref: ref, pid: pid}), do: abandon(ref, pid)
+
+  defp abandon(ref, pid) do
     _ = :erlang.demonitor(ref, [:flush])
     send(pid, {:"$linx_nl_cancel", ref})
     flush(ref)

@@ -357,6 +357,52 @@ defmodule Linx.Netlink.ConnectionTest do
     end
   end
 
+  describe "dump semantics" do
+    test "NLM_F_DUMP_INTR under link churn: reported as :eintr without retries, healed by them" do
+      ns = Sandbox.netns!()
+      many_links!(ns, 200)
+      {:ok, conn} = Connection.open(0, {:path, ns.path})
+
+      churn =
+        spawn_link(fn ->
+          Stream.repeatedly(fn ->
+            System.cmd("ip", ~w(-n #{ns.name} link add cx type veth peer name cy))
+            System.cmd("ip", ~w(-n #{ns.name} link del cx))
+          end)
+          |> Stream.run()
+        end)
+
+      dumps = fn retries ->
+        for _ <- 1..150 do
+          Request.fold(
+            conn,
+            @rtm_getlink,
+            nlm_f_dump(),
+            <<0::128>>,
+            [],
+            fn m, acc -> [Link.decode_message(m).name | acc] end,
+            dump_retries: retries
+          )
+        end
+      end
+
+      without = dumps.(0)
+      with_retries = dumps.(4)
+      Process.unlink(churn)
+      Process.exit(churn, :kill)
+
+      interrupted = &Enum.count(&1, fn r -> match?({:error, %Error{errno: :eintr}}, r) end)
+      assert interrupted.(without) > 0, "churn never interrupted a dump; the test proves nothing"
+      assert interrupted.(with_retries) < interrupted.(without)
+
+      for {:ok, names} <- without ++ with_retries,
+          do: assert(length(names) == length(Enum.uniq(names)))
+
+      await_idle(conn)
+      Connection.close(conn)
+    end
+  end
+
   describe "failures" do
     test "a connection crash surfaces as an %Error{} to callers waiting on it" do
       ns = Sandbox.netns!()

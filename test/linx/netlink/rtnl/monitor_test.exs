@@ -204,6 +204,12 @@ defmodule Linx.Netlink.Rtnl.MonitorTest do
       ns = Sandbox.netns!()
       {:ok, mon} = Monitor.subscribe(netns: {:path, ns.path}, groups: [:link])
 
+      # The default 16 MiB buffer is forced past net.core.rmem_max (the kernel reports
+      # twice the request).
+      rmem_max = File.read!("/proc/sys/net/core/rmem_max") |> String.trim() |> String.to_integer()
+      assert {:ok, granted} = Socket.rcvbuf(:sys.get_state(mon).sock)
+      assert granted >= 16 * 1024 * 1024 and granted > rmem_max
+
       Sandbox.ip!(ns.name, ~w(link add v0 type veth peer name v1))
       [%{"ifindex" => v0_index}] = Sandbox.ip_json!(ns.name, ~w(link show v0))
       [%{"ifindex" => v1_index}] = Sandbox.ip_json!(ns.name, ~w(link show v1))
