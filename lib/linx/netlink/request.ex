@@ -22,12 +22,19 @@ defmodule Linx.Netlink.Request do
 
   Options (both functions): `:timeout`, `:dump_retries`, and `:operation`/`:object` to
   name what an error refers to.
+
+  The transport is a `%Linx.Netlink.Socket{}`, driven by the calling process, or a
+  `%Linx.Netlink.Connection{}`, whose process owns the socket and routes each reply to
+  its caller; the rules above hold for both, and fold functions always run in the
+  caller. With a connection, a dump queued behind another one waits for it, and that
+  wait counts toward its first reply's `:timeout`; if the connection exits, the request
+  fails with `:ebadf`.
   """
 
   import Bitwise
   import Linx.Netlink.Constants
 
-  alias Linx.Netlink.{Attr, Error, Message, Socket}
+  alias Linx.Netlink.{Attr, Connection, Error, Message, Socket}
 
   @recv_size 65_536
   @default_timeout 5_000
@@ -46,6 +53,9 @@ defmodule Linx.Netlink.Request do
   defguard is_transport(t)
            when is_struct(t, Linx.Netlink.Socket) or is_struct(t, Linx.Netlink.Connection)
 
+  @typedoc "What requests are sent through: a socket or a connection process."
+  @type transport :: Socket.t() | Connection.t()
+
   @type opts :: [
           timeout: non_neg_integer() | :infinity,
           dump_retries: non_neg_integer(),
@@ -57,7 +67,7 @@ defmodule Linx.Netlink.Request do
   Sends a request of `type` with `flags` (`NLM_F_REQUEST` is added) and `payload`;
   returns the data messages of the reply (`[]` for a bare ack).
   """
-  @spec talk(Socket.t(), 0..0xFFFF, non_neg_integer(), iodata(), opts()) ::
+  @spec talk(transport(), 0..0xFFFF, non_neg_integer(), iodata(), opts()) ::
           {:ok, [Message.t()]} | {:error, Error.t()}
   def talk(sock, type, flags, payload \\ <<>>, opts \\ []) do
     case fold(sock, type, flags, payload, [], &[&1 | &2], opts) do
@@ -71,7 +81,7 @@ defmodule Linx.Netlink.Request do
   returns the final accumulator. On a dump retry the accumulator restarts from `acc`.
   """
   @spec fold(
-          Socket.t(),
+          transport(),
           0..0xFFFF,
           non_neg_integer(),
           iodata(),
@@ -81,8 +91,9 @@ defmodule Linx.Netlink.Request do
         ) ::
           {:ok, acc} | {:error, Error.t()}
         when acc: term()
-  def fold(%Socket{} = sock, type, flags, payload, acc, fun, opts \\ [])
-      when type in 0..0xFFFF and is_integer(flags) and flags >= 0 and is_function(fun, 2) do
+  def fold(sock, type, flags, payload, acc, fun, opts \\ [])
+      when is_transport(sock) and type in 0..0xFFFF and is_integer(flags) and flags >= 0 and
+             is_function(fun, 2) do
     opts = validate_opts!(opts)
     retries = if (flags &&& nlm_f_dump()) == nlm_f_dump(), do: opts.dump_retries, else: 0
     attempt(sock, type, flags ||| nlm_f_request(), payload, acc, fun, opts, retries)
@@ -117,36 +128,102 @@ defmodule Linx.Netlink.Request do
   end
 
   defp attempt(sock, type, flags, payload, acc0, fun, opts, retries) do
+    case exchange(sock, type, flags, payload, acc0, fun, opts) do
+      {:interrupted, _acc} when retries > 0 ->
+        attempt(sock, type, flags, payload, acc0, fun, opts, retries - 1)
+
+      {:interrupted, _acc} ->
+        {:error,
+         error(:eintr, opts, :dump,
+           message: "dump interrupted by concurrent changes (NLM_F_DUMP_INTR) on every attempt"
+         )}
+
+      other ->
+        other
+    end
+  end
+
+  defp initial_state(seq, flags, acc0) do
+    %{
+      seq: seq,
+      acc: acc0,
+      interrupted: false,
+      wants_ack: (flags &&& nlm_f_ack()) != 0 and (flags &&& nlm_f_dump()) != nlm_f_dump()
+    }
+  end
+
+  # One request and its whole reply, over the caller's own socket...
+  defp exchange(%Socket{} = sock, type, flags, payload, acc0, fun, opts) do
     seq = Socket.next_seq(sock)
     msg = Message.encode(%Message{type: type, flags: flags, seq: seq, payload: payload})
 
     case :socket.send(sock.socket, msg) do
       :ok ->
-        state = %{
-          seq: seq,
-          acc: acc0,
-          interrupted: false,
-          wants_ack: (flags &&& nlm_f_ack()) != 0 and (flags &&& nlm_f_dump()) != nlm_f_dump()
-        }
-
-        case receive_loop(sock, state, fun, opts) do
-          {:interrupted, _acc} when retries > 0 ->
-            attempt(sock, type, flags, payload, acc0, fun, opts, retries - 1)
-
-          {:interrupted, _acc} ->
-            {:error,
-             error(:eintr, opts, :dump,
-               message:
-                 "dump interrupted by concurrent changes (NLM_F_DUMP_INTR) on every attempt"
-             )}
-
-          other ->
-            other
-        end
+        receive_loop(sock, initial_state(seq, flags, acc0), fun, opts)
 
       {:error, reason} ->
         {:error, Socket.socket_error(reason, opts.operation || :send, opts.object || sock.netns)}
     end
+  end
+
+  # ...or through a connection process, which hands this caller the datagrams carrying
+  # its sequence number. The request is given up however this ends (an error, a raise
+  # in `fun`), so nothing more is delivered to the caller afterwards.
+  defp exchange(%Connection{} = conn, type, flags, payload, acc0, fun, opts) do
+    case Connection.submit(conn, type, flags, payload, opts.timeout) do
+      {:ok, handle} ->
+        try do
+          connection_loop(conn, handle, initial_state(handle.seq, flags, acc0), fun, opts)
+        after
+          Connection.finish(handle)
+        end
+
+      {:error, reason} ->
+        {:error, connection_error(reason, conn, opts)}
+    end
+  end
+
+  defp connection_loop(conn, handle, state, fun, opts) do
+    case Connection.recv(handle, opts.timeout) do
+      {:ok, buf} ->
+        case consume(buf, state, fun, opts) do
+          {:more, state} -> connection_loop(conn, handle, state, fun, opts)
+          done -> done
+        end
+
+      {:error, reason} ->
+        {:error, connection_error(reason, conn, opts)}
+    end
+  end
+
+  defp connection_error(:timeout, _conn, opts),
+    do: error(:etimedout, opts, :recv, message: "no reply within #{opts.timeout} ms")
+
+  defp connection_error(:enobufs, _conn, opts) do
+    error(:enobufs, opts, :recv,
+      message: "reply lost: the connection's receive buffer overflowed (ENOBUFS)"
+    )
+  end
+
+  defp connection_error(:emsgsize, _conn, opts),
+    do: error(:emsgsize, opts, :recv, message: "netlink datagram too large")
+
+  defp connection_error({:send, reason}, conn, opts),
+    do: Socket.socket_error(reason, opts.operation || :send, opts.object || conn.netns)
+
+  defp connection_error({:down, reason}, conn, opts) do
+    text =
+      case reason do
+        r when r in [:normal, :noproc, :shutdown] -> "netlink connection closed"
+        {:shutdown, _} -> "netlink connection closed"
+        other -> "netlink connection exited: #{inspect(other)}"
+      end
+
+    Error.new(:ebadf,
+      operation: opts.operation || :recv,
+      object: opts.object || conn.netns,
+      message: text
+    )
   end
 
   defp receive_loop(sock, state, fun, opts) do
