@@ -583,8 +583,15 @@ defmodule Linx.Netlink.Rtnl.Address do
 
   defp parse_ip!(text, what) when is_binary(text) do
     case IP.parse(text) do
-      {:ok, %IP{zone: nil} = ip} -> ip
-      _ -> raise ArgumentError, "invalid #{what} #{inspect(text)}: not an IPv4 or IPv6 address"
+      {:ok, %IP{zone: nil} = ip} ->
+        ip
+
+      {:ok, %IP{}} ->
+        raise ArgumentError,
+              "invalid #{what} #{inspect(text)}: the link is given separately, an IPv6 zone is not accepted"
+
+      _ ->
+        raise ArgumentError, "invalid #{what} #{inspect(text)}: not an IPv4 or IPv6 address"
     end
   end
 

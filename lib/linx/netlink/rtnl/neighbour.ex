@@ -486,6 +486,10 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
       {:ok, %IP{zone: nil} = ip} ->
         ip
 
+      {:ok, %IP{}} ->
+        raise ArgumentError,
+              "invalid neighbour address #{inspect(text)}: the link is given separately, an IPv6 zone is not accepted"
+
       _ ->
         raise ArgumentError,
               "invalid neighbour address #{inspect(text)}: not an IPv4 or IPv6 address"
