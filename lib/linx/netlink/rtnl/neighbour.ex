@@ -177,7 +177,9 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
     * `:state` — the NUD state (default `:permanent`): `:permanent`, `:noarp`,
       `:reachable`, `:stale`, `:delay`, `:probe`, `:incomplete`, `:failed`, `:none`;
     * `:proxy` — `true` for a proxy ARP/NDP entry (`ip neigh add proxy ADDR dev LINK`):
-      the host answers for that address; no link-layer address is needed;
+      the host answers for that address; no link-layer address is needed. The kernel
+      creates proxy entries without an exclusive check, so adding an existing one
+      succeeds;
     * `:router` — `true` to mark the neighbour as a router (`NTF_ROUTER`, IPv6);
     * `:managed` — `true` for a kernel-managed entry kept reachable (`NTF_EXT_MANAGED`;
       the state is then `:none` and no link-layer address is needed);
@@ -197,13 +199,13 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
         ]
 
   @typedoc """
-  Options of `list/2`: `:link` (only entries on that link), `:master` (only bridge
-  entries of ports of that master), `:family` (`:inet`, `:inet6` or `:bridge`) and
-  `:proxy` (`true` to list the proxy entries, which a plain dump leaves out).
+  Options of `list/2`: `:link` (only entries on that link), `:family` (`:inet`,
+  `:inet6`, or `:bridge` for the bridge forwarding database, which a plain dump leaves
+  out) and `:proxy` (`true` to list the proxy entries, which a plain dump leaves out
+  too).
   """
   @type list_opts :: [
           link: link(),
-          master: link(),
           family: :inet | :inet6 | :bridge,
           proxy: boolean()
         ]
@@ -223,20 +225,18 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
 
   @doc """
   The entries of one link (a name or an ifindex), or those selected by
-  `t:list_opts/0`. The link and master filters are applied by the kernel
-  (`NDA_IFINDEX`/`NDA_MASTER` in the request) and checked again on the replies.
+  `t:list_opts/0`. The link filter goes to the kernel (`NDA_IFINDEX` in the request)
+  and is applied again to the replies.
   """
   @spec list(transport(), link() | list_opts()) :: {:ok, [t()]} | {:error, Error.t()}
   def list(sock, opts) when is_transport(sock) and is_list(opts) do
     opts = list_opts!(opts)
 
-    with {:ok, index} <- resolve(sock, opts.link, :list_neighbours),
-         {:ok, master} <- resolve(sock, opts.master, :list_neighbours) do
+    with {:ok, index} <- resolve(sock, opts.link, :list_neighbours) do
       request = %__MODULE__{
         family: opts.family,
         flags: if(opts.proxy, do: Keyword.fetch!(@flags, :proxy), else: 0),
-        via_ifindex: index,
-        master: master
+        via_ifindex: index
       }
 
       Request.fold(
@@ -264,9 +264,8 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   def list(sock, link) when is_transport(sock), do: list(sock, link: link)
 
   defp list_opts!(opts) do
-    Enum.reduce(opts, %{link: nil, master: nil, family: 0, proxy: false}, fn
+    Enum.reduce(opts, %{link: nil, family: 0, proxy: false}, fn
       {:link, link}, acc -> %{acc | link: check_link!(link)}
-      {:master, link}, acc -> %{acc | master: check_link!(link)}
       {:family, :inet}, acc -> %{acc | family: @af_inet}
       {:family, :inet6}, acc -> %{acc | family: @af_inet6}
       {:family, :bridge}, acc -> %{acc | family: @af_bridge}
@@ -432,8 +431,8 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
     do: Enum.reduce(states, 0, &(state_value(&1) ||| &2))
 
   def state_value(state) do
-    case Keyword.fetch(@states, state) do
-      {:ok, bit} when is_atom(state) ->
+    case is_atom(state) && Keyword.fetch(@states, state) do
+      {:ok, bit} ->
         bit
 
       _ ->

@@ -100,7 +100,9 @@ defmodule Linx.Netlink.Rtnl.AddressOracleTest do
       flag = if family == :inet, do: "-4", else: "-6"
       ip = for a <- ip_dump(ns, [flag, "addr", "show", "dev", dev]), do: a["local"]
       {:ok, addrs} = Address.list(sock, link: dev, family: family)
-      assert Enum.sort(ip) == Enum.sort(for(a <- addrs, do: Linx.IP.to_string(a.local || a.address)))
+
+      assert Enum.sort(ip) ==
+               Enum.sort(for(a <- addrs, do: Linx.IP.to_string(a.local || a.address)))
     end
   end
 

@@ -119,7 +119,12 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
                label: "ignored",
                anycast: ~IP"ff02::1",
                multicast: ~IP"ff02::2",
-               cacheinfo: %CacheInfo{preferred_lft: 100, valid_lft: 200, created: 300, updated: 400},
+               cacheinfo: %CacheInfo{
+                 preferred_lft: 100,
+                 valid_lft: 200,
+                 created: 300,
+                 updated: 400
+               },
                extended_flags: 0x880,
                rt_priority: 1024,
                target_netnsid: 3,
@@ -178,21 +183,37 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
       assert inspect(%Address{address: ~IP"10.0.0.5", prefixlen: 24, index: 2}) ==
                "#Linx.Netlink.Rtnl.Address<10.0.0.5/24 ifindex=2>"
 
-      assert inspect(%Address{address: ~IP"10.0.0.5", local: ~IP"10.0.0.5", prefixlen: 24, index: 2}) ==
+      assert inspect(%Address{
+               address: ~IP"10.0.0.5",
+               local: ~IP"10.0.0.5",
+               prefixlen: 24,
+               index: 2
+             }) ==
                "#Linx.Netlink.Rtnl.Address<10.0.0.5/24 ifindex=2>"
 
       assert inspect(%Address{prefixlen: 64, index: 3}) ==
                "#Linx.Netlink.Rtnl.Address<?/64 ifindex=3>"
 
-      assert inspect(%Address{local: ~IP"10.9.0.1", address: ~IP"10.9.0.2", prefixlen: 32, index: 4}) ==
+      assert inspect(%Address{
+               local: ~IP"10.9.0.1",
+               address: ~IP"10.9.0.2",
+               prefixlen: 32,
+               index: 4
+             }) ==
                "#Linx.Netlink.Rtnl.Address<10.9.0.1/32 peer 10.9.0.2 ifindex=4>"
     end
   end
 
   describe "programmer errors raise ArgumentError naming the value" do
     test "prefixes out of range for the family" do
-      assert_raise ArgumentError, ~r/prefix length 33/, fn -> Address.build(1, "10.0.0.1", 33, []) end
-      assert_raise ArgumentError, ~r/prefix length 129/, fn -> Address.build(1, "::1", 129, []) end
+      assert_raise ArgumentError, ~r/prefix length 33/, fn ->
+        Address.build(1, "10.0.0.1", 33, [])
+      end
+
+      assert_raise ArgumentError, ~r/prefix length 129/, fn ->
+        Address.build(1, "::1", 129, [])
+      end
+
       assert_raise ArgumentError, ~r/prefix length -1/, fn -> Address.build(1, "::1", -1, []) end
       assert_raise ArgumentError, ~r/"24"/, fn -> Address.build(1, "10.0.0.1", "24", []) end
     end
@@ -205,11 +226,15 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
       end
 
       assert_raise ArgumentError, ~r/zone/, fn -> Address.build(1, "fe80::1%v0", 64, []) end
-      assert_raise ArgumentError, ~r/\{10, 0, 0, 1\}/, fn -> Address.build(1, {10, 0, 0, 1}, 8, []) end
+
+      assert_raise ArgumentError, ~r/\{10, 0, 0, 1\}/, fn ->
+        Address.build(1, {10, 0, 0, 1}, 8, [])
+      end
     end
 
     test "options: unknown keys, bad values, family mismatches" do
       assert_raise ArgumentError, ~r/:brd/, fn -> Address.build(1, "10.0.0.1", 8, brd: :auto) end
+
       assert_raise ArgumentError, ~r/:nodad applies only to IPv6/, fn ->
         Address.build(1, "10.0.0.1", 8, flags: [:nodad])
       end
@@ -230,9 +255,11 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
         Address.build(1, "10.0.0.1", 8, label: "0123456789abcdef")
       end
 
-      assert_raise ArgumentError, ~r/peer fd00::2 is not in the family of the address 10.0.0.1/, fn ->
-        Address.build(1, "10.0.0.1", 32, peer: "fd00::2")
-      end
+      assert_raise ArgumentError,
+                   ~r/peer fd00::2 is not in the family of the address 10.0.0.1/,
+                   fn ->
+                     Address.build(1, "10.0.0.1", 32, peer: "fd00::2")
+                   end
 
       assert_raise ArgumentError, ~r/broadcast "fd00::2"|fd00::2 is not in the family/, fn ->
         Address.build(1, "10.0.0.1", 8, broadcast: "fd00::2")
@@ -242,12 +269,24 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
         Address.build(1, "10.0.0.1", 8, valid_lft: 10, preferred_lft: 100)
       end
 
-      assert_raise ArgumentError, ~r/valid_lft 0/, fn -> Address.build(1, "10.0.0.1", 8, valid_lft: 0) end
-      assert_raise ArgumentError, ~r/:galaxy/, fn -> Address.build(1, "10.0.0.1", 8, scope: :galaxy) end
+      assert_raise ArgumentError, ~r/valid_lft 0/, fn ->
+        Address.build(1, "10.0.0.1", 8, valid_lft: 0)
+      end
+
+      assert_raise ArgumentError, ~r/:galaxy/, fn ->
+        Address.build(1, "10.0.0.1", 8, scope: :galaxy)
+      end
+
       assert_raise ArgumentError, ~r/256/, fn -> Address.build(1, "10.0.0.1", 8, scope: 256) end
       assert_raise ArgumentError, ~r/-5/, fn -> Address.build(1, "10.0.0.1", 8, metric: -5) end
-      assert_raise ArgumentError, ~r/:yes/, fn -> Address.build(1, "10.0.0.1", 8, replace: :yes) end
-      assert_raise ArgumentError, ~r/:bogus/, fn -> Address.build(1, "10.0.0.1", 8, protocol: :bogus) end
+
+      assert_raise ArgumentError, ~r/:yes/, fn ->
+        Address.build(1, "10.0.0.1", 8, replace: :yes)
+      end
+
+      assert_raise ArgumentError, ~r/:bogus/, fn ->
+        Address.build(1, "10.0.0.1", 8, protocol: :bogus)
+      end
     end
   end
 
@@ -270,11 +309,15 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
       info
     end
 
-    test "add/list/delete IPv4 and IPv6 by name and by ifindex", %{ns: ns, sock: sock, index: index} do
+    test "add/list/delete IPv4 and IPv6 by name and by ifindex", %{
+      ns: ns,
+      sock: sock,
+      index: index
+    } do
       assert :ok = Address.add(sock, "a0", "10.20.0.1", 24)
       assert :ok = Address.add(sock, index, ~IP"fd00:20::1", 64, flags: [:nodad])
 
-      assert [v4] = for i <- ip_addrs(ns, "a0"), i["family"] == "inet", do: i
+      assert [v4] = for(i <- ip_addrs(ns, "a0"), i["family"] == "inet", do: i)
       assert %{"local" => "10.20.0.1", "prefixlen" => 24} = v4
 
       assert {:ok, by_name} = Address.list(sock, "a0")
@@ -340,7 +383,9 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
       v6 = Enum.find(addrs, &(&1.address == ~IP"fd00:21::1"))
       assert [:nodad, :home, :permanent, :noprefixroute] == Address.flag_names(v6)
       assert v6.proto == 99
-      assert inspect(Enum.find(addrs, &(&1.local == ~IP"10.22.0.1"))) =~ "10.22.0.1/32 peer 10.22.0.2"
+
+      assert inspect(Enum.find(addrs, &(&1.local == ~IP"10.22.0.1"))) =~
+               "10.22.0.1/32 peer 10.22.0.2"
 
       # the peer address needs its peer to be deleted
       assert {:error, %Error{errno: :eaddrnotavail}} = Address.delete(sock, "a0", "10.22.0.1", 32)
@@ -350,10 +395,12 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
     test "a duplicate is EEXIST; replace: true updates it in place", %{ns: ns, sock: sock} do
       assert :ok = Address.add(sock, "a0", "10.23.0.1", 24, valid_lft: 100)
 
-      assert {:error, %Error{errno: :eexist, operation: :add_address, object: {"a0", "10.23.0.1/24"}}} =
+      assert {:error,
+              %Error{errno: :eexist, operation: :add_address, object: {"a0", "10.23.0.1/24"}}} =
                Address.add(sock, "a0", "10.23.0.1", 24)
 
-      assert :ok = Address.add(sock, "a0", "10.23.0.1", 24, replace: true, valid_lft: 5000, metric: 9)
+      assert :ok =
+               Address.add(sock, "a0", "10.23.0.1", 24, replace: true, valid_lft: 5000, metric: 9)
 
       assert [%{"valid_life_time" => v, "metric" => 9}] =
                for(i <- ip_addrs(ns, "a0"), i["local"] == "10.23.0.1", do: i)
@@ -366,10 +413,16 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
     end
 
     test "kernel errors name the operation and the object", %{sock: sock} do
-      assert {:error, %Error{errno: :eaddrnotavail, operation: :delete_address, object: {"a0", "10.99.0.1/24"}}} =
+      assert {:error,
+              %Error{
+                errno: :eaddrnotavail,
+                operation: :delete_address,
+                object: {"a0", "10.99.0.1/24"}
+              }} =
                Address.delete(sock, "a0", "10.99.0.1", 24)
 
-      assert {:error, %Error{errno: :enodev, operation: :add_address, object: "nope0", message: msg}} =
+      assert {:error,
+              %Error{errno: :enodev, operation: :add_address, object: "nope0", message: msg}} =
                Address.add(sock, "nope0", "10.99.0.1", 24)
 
       assert msg == ~s(no such interface "nope0")
@@ -396,7 +449,10 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
       assert_raise ArgumentError, ~r/:a0/, fn -> Address.delete(sock, :a0, "10.0.0.1", 8) end
       assert_raise ArgumentError, ~r/:oops/, fn -> Address.list(sock, oops: 1) end
       assert_raise ArgumentError, ~r/:ipx/, fn -> Address.list(sock, family: :ipx) end
-      assert_raise ArgumentError, ~r/:peerx/, fn -> Address.delete(sock, "a0", "10.0.0.1", 8, peerx: 1) end
+
+      assert_raise ArgumentError, ~r/:peerx/, fn ->
+        Address.delete(sock, "a0", "10.0.0.1", 8, peerx: 1)
+      end
     end
 
     test "a socket with strict dump checking accepts the request and filters by index", %{
