@@ -275,7 +275,7 @@ defmodule Linx.Netlink.Rtnl.Address do
   """
   @spec add(transport(), link(), address(), 0..128, add_opts()) :: :ok | {:error, Error.t()}
   def add(sock, link, ip, prefix, opts) when is_transport(sock) and is_list(opts) do
-    check_link!(link)
+    _ = check_link!(link)
     request = build(0, ip, prefix, opts)
 
     flags =
@@ -310,9 +310,9 @@ defmodule Linx.Netlink.Rtnl.Address do
   @spec delete(transport(), link(), address(), 0..128, peer: address()) ::
           :ok | {:error, Error.t()}
   def delete(sock, link, ip, prefix, opts) when is_transport(sock) and is_list(opts) do
-    check_link!(link)
+    _ = check_link!(link)
 
-    for {key, _} = opt <- opts, key != :peer do
+    for opt <- opts, not match?({:peer, _}, opt) do
       raise ArgumentError, "invalid option for Address.delete/5: #{inspect(opt)}"
     end
 
@@ -342,7 +342,7 @@ defmodule Linx.Netlink.Rtnl.Address do
   # ArgumentError for any bad input. Pure (used by add/5 and the golden-byte tests).
   @spec build(non_neg_integer(), address(), 0..128, add_opts()) :: t()
   def build(index, ip, prefix, opts) do
-    for {key, _} = opt <- opts, key not in @add_opts do
+    for opt <- opts, not match?({key, _} when key in @add_opts, opt) do
       raise ArgumentError, "invalid option for Address.add/5: #{inspect(opt)}"
     end
 

@@ -299,7 +299,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   @spec add(transport(), link(), address(), String.t() | Linx.MAC.t() | nil, add_opts()) ::
           :ok | {:error, Error.t()}
   def add(sock, link, ip, mac, opts) when is_transport(sock) and is_list(opts) do
-    check_link!(link)
+    _ = check_link!(link)
     request = build(0, ip, mac, opts)
 
     flags =
@@ -323,7 +323,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   @spec build(non_neg_integer(), address(), String.t() | Linx.MAC.t() | nil, add_opts()) ::
           t()
   def build(index, ip, mac, opts) do
-    for {key, _} = opt <- opts, key not in @add_opts do
+    for opt <- opts, not match?({key, _} when key in @add_opts, opt) do
       raise ArgumentError, "invalid option for Neighbour.add/5: #{inspect(opt)}"
     end
 
@@ -369,7 +369,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   @doc "Like `delete/3`; `proxy: true` removes a proxy entry instead."
   @spec delete(transport(), link(), address(), proxy: boolean()) :: :ok | {:error, Error.t()}
   def delete(sock, link, ip, opts) when is_transport(sock) and is_list(opts) do
-    check_link!(link)
+    _ = check_link!(link)
 
     proxy? =
       Enum.reduce(opts, false, fn

@@ -202,7 +202,9 @@ defmodule Linx.Netlink.Rtnl.Rule do
       else IPv4. Needed for IPv6 rules without addresses (`family: :inet6, fwmark: 1`);
     * `:priority` — 0..4294967295 (`ip rule ... pref N`);
     * `:fwmark`, `:fwmask` — the packet mark and the mask it is compared under;
-    * `:iif`, `:oif` — input and output interface names;
+    * `:iif`, `:oif` — input and output interfaces, by name or ifindex (the kernel
+      matches rules by name, so an ifindex is turned into the name first; the name
+      need not exist yet when given as a string);
     * `:uid_range` — a uid or a range of uids (`1000..1999`);
     * `:ip_proto` — 0..255 or `:tcp`, `:udp`, `:icmp`, `:icmpv6`, `:sctp`, ...;
     * `:sport`, `:dport` — a port or a range of ports (`1024..2047`);
@@ -227,8 +229,8 @@ defmodule Linx.Netlink.Rtnl.Rule do
           priority: non_neg_integer(),
           fwmark: non_neg_integer(),
           fwmask: non_neg_integer(),
-          iif: String.t(),
-          oif: String.t(),
+          iif: String.t() | pos_integer(),
+          oif: String.t() | pos_integer(),
           uid_range: non_neg_integer() | Range.t(),
           ip_proto: atom() | 0..255,
           sport: 0..65535 | Range.t(),
@@ -317,14 +319,17 @@ defmodule Linx.Netlink.Rtnl.Rule do
   """
   @spec add(transport(), opts()) :: :ok | {:error, Error.t()}
   def add(sock, opts) when is_transport(sock) and is_list(opts) do
-    rule = build(opts, :add)
-
-    sock
-    |> Request.talk(@rtm_newrule, nlm_f_create() ||| nlm_f_excl() ||| nlm_f_ack(), encode(rule),
-      operation: :add_rule,
-      object: opts
-    )
-    |> ack()
+    with {:ok, named} <- name_links(sock, opts, :add, :add_rule) do
+      sock
+      |> Request.talk(
+        @rtm_newrule,
+        nlm_f_create() ||| nlm_f_excl() ||| nlm_f_ack(),
+        encode(build(named, :add)),
+        operation: :add_rule,
+        object: opts
+      )
+      |> ack()
+    end
   end
 
   @doc """
@@ -334,15 +339,46 @@ defmodule Linx.Netlink.Rtnl.Rule do
   """
   @spec delete(transport(), opts()) :: :ok | {:error, Error.t()}
   def delete(sock, opts) when is_transport(sock) and is_list(opts) do
-    rule = build(opts, :delete)
-
-    sock
-    |> Request.talk(@rtm_delrule, nlm_f_ack(), encode(rule),
-      operation: :delete_rule,
-      object: opts
-    )
-    |> ack()
+    with {:ok, named} <- name_links(sock, opts, :delete, :delete_rule) do
+      sock
+      |> Request.talk(@rtm_delrule, nlm_f_ack(), encode(build(named, :delete)),
+        operation: :delete_rule,
+        object: opts
+      )
+      |> ack()
+    end
   end
+
+  # The kernel keeps and matches rule interfaces by name (FRA_IIFNAME/FRA_OIFNAME), so an
+  # ifindex given for :iif/:oif is turned into the link's name (one RTM_GETLINK each).
+  # Everything is validated first, so a bad option raises before any round trip.
+  defp name_links(sock, opts, mode, op) do
+    _ = build(Enum.map(opts, &placeholder_name/1), mode)
+
+    opts
+    |> Enum.reduce_while({:ok, []}, fn
+      {key, index}, {:ok, acc} when key in [:iif, :oif] and is_integer(index) ->
+        case Link.get(sock, index) do
+          {:ok, %Link{name: name}} -> {:cont, {:ok, [{key, name} | acc]}}
+          {:error, %Error{} = e} -> {:halt, {:error, %{e | operation: op, object: opts}}}
+        end
+
+      opt, {:ok, acc} ->
+        {:cont, {:ok, [opt | acc]}}
+    end)
+    |> case do
+      {:ok, named} -> {:ok, Enum.reverse(named)}
+      error -> error
+    end
+  end
+
+  defp placeholder_name({key, index}) when key in [:iif, :oif] and is_integer(index) do
+    if index > 0 and index <= 0x7FFFFFFF,
+      do: {key, "ifindex"},
+      else: raise(ArgumentError, "invalid rule #{inspect(key)} #{index}: not a valid ifindex")
+  end
+
+  defp placeholder_name(opt), do: opt
 
   @doc """
   The table a rule looks up: `table_ext` when present and non-zero, else the header's

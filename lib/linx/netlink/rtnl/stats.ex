@@ -433,7 +433,7 @@ defmodule Linx.Netlink.Rtnl.Stats do
   @doc "Like `get/2`, with the groups to fetch (see `t:opts/0`)."
   @spec get(transport(), String.t() | pos_integer(), opts()) :: {:ok, t()} | {:error, Error.t()}
   def get(sock, link, opts) when is_transport(sock) and is_list(opts) do
-    check_link!(link)
+    _ = check_link!(link)
     mask = filter_mask!(opts, "Stats.get/3")
 
     with {:ok, index} <- resolve(sock, link) do

@@ -235,6 +235,10 @@ defmodule Linx.Netlink.Rtnl.AddressTest do
     test "options: unknown keys, bad values, family mismatches" do
       assert_raise ArgumentError, ~r/:brd/, fn -> Address.build(1, "10.0.0.1", 8, brd: :auto) end
 
+      assert_raise ArgumentError, ~r/:replace/, fn ->
+        Address.build(1, "10.0.0.1", 8, [:replace])
+      end
+
       assert_raise ArgumentError, ~r/:nodad applies only to IPv6/, fn ->
         Address.build(1, "10.0.0.1", 8, flags: [:nodad])
       end

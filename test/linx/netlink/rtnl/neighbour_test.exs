@@ -201,6 +201,10 @@ defmodule Linx.Netlink.Rtnl.NeighbourTest do
         Neighbour.build(1, "10.0.0.1", "02:00:00:00:00", [])
       end
 
+      assert_raise ArgumentError, ~r/:proxy/, fn ->
+        Neighbour.build(1, "10.0.0.1", nil, [:proxy])
+      end
+
       assert_raise ArgumentError, ~r/:nud/, fn ->
         Neighbour.build(1, "10.0.0.1", nil, nud: :stale)
       end

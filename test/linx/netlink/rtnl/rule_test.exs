@@ -427,6 +427,22 @@ defmodule Linx.Netlink.Rtnl.RuleTest do
       refute Map.has_key?(ip_rules(ns), 300)
     end
 
+    test ":iif and :oif by ifindex become the link's name", %{ns: ns, sock: sock} do
+      assert :ok = Rule.add(sock, priority: 400, iif: 1, oif: "ghost0", table: 40)
+      assert %{"iif" => "lo", "oif" => "ghost0", "oif_detached" => nil} = ip_rules(ns)[400]
+      assert :ok = Rule.delete(sock, priority: 400, iif: 1)
+
+      assert {:error, %Error{errno: :enodev, operation: :add_rule, object: [iif: 4242, table: 1]}} =
+               Rule.add(sock, iif: 4242, table: 1)
+
+      assert {:error, %Error{errno: :enodev, operation: :delete_rule}} =
+               Rule.delete(sock, oif: 4242)
+
+      # validation comes first: a bad option raises even with an unknown ifindex
+      assert_raise ArgumentError, ~r/:lookup/, fn -> Rule.add(sock, iif: 4242, lookup: 1) end
+      assert_raise ArgumentError, ~r/:iif 0/, fn -> Rule.add(sock, iif: 0, table: 1) end
+    end
+
     test "kernel errors name the operation and the rule", %{sock: sock} do
       assert {:error, %Error{errno: :enoent, operation: :delete_rule, object: [priority: 999]}} =
                Rule.delete(sock, priority: 999)
