@@ -51,6 +51,11 @@ defmodule Linx.Netlink.Rtnl.NeighbourOracleTest do
     on_exit(fn -> File.rm(path) end)
     Sandbox.ip!(n1.name, ["-batch", path])
 
+    # A proxy entry without a device is not freed when its netns goes away (seen on
+    # Linux 6.18): it lingers and shows up in a later netns that reuses the memory. It
+    # is deleted here, before the netns is (on_exit callbacks run last-registered first).
+    on_exit(fn -> Sandbox.ip!(n1.name, ~w(neigh del proxy 10.41.0.71)) end)
+
     # Learned entries (ARP and NDP resolution of n2), and one that never resolves.
     Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -W 2 10.41.0.2))
     Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -W 2 fd00:41::2))
@@ -96,7 +101,8 @@ defmodule Linx.Netlink.Rtnl.NeighbourOracleTest do
     {ip, ours} =
       stable_snapshot(ns, ~w(neigh show proxy), fn -> Neighbour.list(sock, proxy: true) end)
 
-    assert length(ours) == 3
+    dsts = for n <- ours, do: Linx.IP.to_string(n.dst)
+    assert Enum.all?(["10.41.0.70", "fd00:41::70", "10.41.0.71"], &(&1 in dsts))
     errors = compare_all(ip, ours, names)
     assert errors == [], "ip and Linx disagree:\n  " <> Enum.join(errors, "\n  ")
     # a proxy entry for every device has ifindex 0
