@@ -469,8 +469,9 @@ defmodule Linx.Netlink.Rtnl.Rule do
       table: if(table != nil and table <= 255, do: table, else: 0),
       action: action,
       flags: if(bool!(opts, :invert), do: @fib_rule_invert, else: 0),
-      src: if(from, do: elem(from, 0)),
-      dst: if(to, do: elem(to, 0)),
+      # a /0 selector matches everything: the kernel keeps no address for it
+      src: if(from && elem(from, 1) > 0, do: elem(from, 0)),
+      dst: if(to && elem(to, 1) > 0, do: elem(to, 0)),
       # FRA_TABLE carries ids that do not fit the header byte (iproute2 sends it always
       # for those and only for those).
       table_ext: if(table != nil and table > 255, do: table),
@@ -539,14 +540,14 @@ defmodule Linx.Netlink.Rtnl.Rule do
         {ip, max_prefix(ip)}
 
       digits ->
-        case Integer.parse(digits) do
-          {p, ""} when p >= 0 ->
-            check_prefix!(ip, p, key, text)
-            {ip, p}
-
-          _ ->
-            raise ArgumentError,
-                  "invalid #{inspect(key)} selector #{inspect(text)}: the prefix length is not a number"
+        # plain decimal digits only: no sign, no spaces
+        if digits =~ ~r/\A[0-9]{1,3}\z/ do
+          p = String.to_integer(digits)
+          check_prefix!(ip, p, key, text)
+          {ip, p}
+        else
+          raise ArgumentError,
+                "invalid #{inspect(key)} selector #{inspect(text)}: the prefix length is not a number"
         end
     end
   end

@@ -112,7 +112,7 @@ defmodule Linx.Netlink.Rtnl.RuleTest do
       assert %Rule{src: ~IP"10.1.2.3", src_len: 8} =
                Rule.build([from: ~IP"10.1.2.3/8", table: 1], :add)
 
-      assert %Rule{family: 10} = Rule.build([from: "::/0", table: 1], :add)
+      assert %Rule{family: 10, src: nil, src_len: 0} = Rule.build([from: "::/0", table: 1], :add)
     end
   end
 
@@ -246,8 +246,10 @@ defmodule Linx.Netlink.Rtnl.RuleTest do
         Rule.build([from: "10.1/8", table: 1], :add)
       end
 
-      assert_raise ArgumentError, ~r/"10.0.0.0\/x"/, fn ->
-        Rule.build([from: "10.0.0.0/x", table: 1], :add)
+      for bad <- ["10.0.0.0/x", "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8/9"] do
+        assert_raise ArgumentError, ~r/#{Regex.escape(inspect(bad))}/, fn ->
+          Rule.build([from: bad, table: 1], :add)
+        end
       end
 
       assert_raise ArgumentError, ~r/\{10, 0, 0, 0\}/, fn ->
