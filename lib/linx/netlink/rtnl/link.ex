@@ -620,9 +620,11 @@ defmodule Linx.Netlink.Rtnl.Link do
   `ip link add NAME type veth peer name PEER`.
 
   `opts` are the common creation options (`t:create_opt/0`) for `name`, plus `:peer`, a
-  keyword list of `:address`, `:mtu`, `:txqlen`, `:up` and `:netns` for the peer (so the
-  peer can be born inside another netns, as with `ip link add NAME type veth peer name
-  PEER netns NS`):
+  keyword list of `:address`, `:mtu`, `:txqlen` and `:netns` for the peer (so the peer
+  can be born inside another netns, as with `ip link add NAME type veth peer name PEER
+  netns NS`). The peer cannot be brought up in the same request: the kernel opens it
+  before the pair is joined and answers `:enotconn`; bring it up with `set_up/2`
+  afterwards.
 
       Link.create_veth(sock, "veth0", "eth0",
         mtu: 9000,
@@ -633,7 +635,7 @@ defmodule Linx.Netlink.Rtnl.Link do
   def create_veth(sock, name, peer_name, opts \\ []) when is_transport(sock) do
     op = :create_veth
     opts = keyword!(opts, @common_opts ++ [:peer], op)
-    peer_opts = keyword!(Keyword.get(opts, :peer, []), [:address, :mtu, :txqlen, :up, :netns], op)
+    peer_opts = keyword!(Keyword.get(opts, :peer, []), [:address, :mtu, :txqlen, :netns], op)
     peer_common = common!(peer_opts, op)
     peer = Map.merge(%__MODULE__{name: validate_name!(peer_name)}, peer_common.fields)
 
@@ -1198,9 +1200,10 @@ defmodule Linx.Netlink.Rtnl.Link do
   end
 
   @doc """
-  Renames a link, like `ip link set NAME name NEW_NAME`. The kernel refuses (`:ebusy`)
-  while the link is up. Given by name, the link is looked up first (one `RTM_GETLINK`):
-  the request's name attribute carries the new name.
+  Renames a link, like `ip link set NAME name NEW_NAME`. A name in use is the kernel's
+  `:eexist` (kernels before 6.2 also refuse with `:ebusy` while the link is up). Given by
+  name, the link is looked up first (one `RTM_GETLINK`): the request's name attribute
+  carries the new name.
   """
   @spec set_name(transport(), link_ref(), String.t()) :: result()
   def set_name(sock, link, new_name) when is_transport(sock) do
