@@ -65,11 +65,13 @@ end
 defmodule Linx.Netlink.Rtnl.Link.AfSpec.Inet6Conf do
   @moduledoc """
   `IFLA_INET6_CONF`: the IPv6 settings of a link (`/proc/sys/net/ipv6/conf/DEV/*`), a
-  map from the sysctl's name to its value (signed: -1 means "unset" for some). Positions
-  follow `DEVCONF_*` (`/usr/include/linux/ipv6.h`, from 0); positions this table does
-  not name keep their integer index as the key. Unlike `/proc`, the
-  `router_solicitation_*`, `router_probe_interval` and `mldv*_unsolicited_report_interval`
-  values are milliseconds.
+  map from the sysctl's name to its value (the wire array is `__s32`: -1 means "unset"
+  for some; `ioam6_id_wide`, an unsigned sysctl, is read back unsigned as `/proc` shows
+  it). Positions follow `DEVCONF_*` (`/usr/include/linux/ipv6.h`, from 0); positions
+  this table does not name keep their integer index as the key. Unlike `/proc`, the
+  `router_solicitation_interval`, `router_solicitation_delay`,
+  `router_solicitation_max_interval` and `router_probe_interval` values are
+  milliseconds.
   """
 
   @names ~w(forwarding hop_limit mtu accept_ra accept_redirects autoconf dad_transmits
@@ -94,7 +96,12 @@ defmodule Linx.Netlink.Rtnl.Link.AfSpec.Inet6Conf do
 
   @doc "Decodes the s32 array; a length that is not a multiple of 4 is `nil`."
   @spec decode(binary()) :: t() | nil
-  def decode(bin), do: Linx.Netlink.Rtnl.Link.AfSpec.Array.decode(bin, 32, true, @names, 0, false)
+  def decode(bin) do
+    case Linx.Netlink.Rtnl.Link.AfSpec.Array.decode(bin, 32, true, @names, 0, false) do
+      %{ioam6_id_wide: wide} = conf -> %{conf | ioam6_id_wide: Bitwise.band(wide, 0xFFFFFFFF)}
+      other -> other
+    end
+  end
 
   @doc false
   @spec encode(term()) :: no_return()
