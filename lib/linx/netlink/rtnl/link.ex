@@ -1573,6 +1573,8 @@ defmodule Linx.Netlink.Rtnl.Link do
   end
 
   defp ack(sock, type, flags, payload, op, object) do
+    payload = IO.iodata_to_binary(payload)
+
     case Request.talk(sock, type, flags ||| nlm_f_ack(), payload, operation: op, object: object) do
       {:ok, _} -> :ok
       {:error, _} = error -> error

@@ -101,5 +101,6 @@ defmodule Linx.Netlink.Socket.Native do
   def ns_file_open?(file), do: ns_file_open(file)
 
   @doc false
+  @spec ns_file_open(reference()) :: boolean()
   def ns_file_open(_file), do: :erlang.nif_error(:nif_not_loaded)
 end
