@@ -585,6 +585,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     end
   end
 
+  def list(sock), do: not_transport!(sock, :list)
+
   @doc """
   One link by name or ifindex (`RTM_GETLINK`, like `ip -d link show dev NAME`). A
   missing link is `{:error, %Linx.Netlink.Error{errno: :enodev}}` naming it.
@@ -620,6 +622,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     end
   end
 
+  def get(sock, _name_or_index), do: not_transport!(sock, :get)
+
   # --- creating links -------------------------------------------------------------------
 
   @doc """
@@ -639,7 +643,9 @@ defmodule Linx.Netlink.Rtnl.Link do
       )
   """
   @spec create_veth(transport(), String.t(), String.t(), keyword()) :: result()
-  def create_veth(sock, name, peer_name, opts \\ []) when is_transport(sock) do
+  def create_veth(sock, name, peer_name, opts \\ [])
+
+  def create_veth(sock, name, peer_name, opts) when is_transport(sock) do
     op = :create_veth
     opts = keyword!(opts, @common_opts ++ [:peer], op)
     peer_opts = keyword!(Keyword.get(opts, :peer, []), [:address, :mtu, :txqlen, :netns], op)
@@ -651,6 +657,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> add_netns([:linkinfo, :info_data, :peer], peer_common.netns)
     |> create(sock, op, name)
   end
+
+  def create_veth(sock, _name, _peer_name, _opts), do: not_transport!(sock, :create_veth)
 
   # ip link add NAME type bridge OPTION VALUE... (ip/iplink_bridge.c keywords) -> field
   @bridge_opts %{
@@ -715,7 +723,9 @@ defmodule Linx.Netlink.Rtnl.Link do
       Link.create_bridge(sock, "br0", stp: true, forward_delay: 400, vlan_filtering: true)
   """
   @spec create_bridge(transport(), String.t(), keyword()) :: result()
-  def create_bridge(sock, name, opts \\ []) when is_transport(sock) do
+  def create_bridge(sock, name, opts \\ [])
+
+  def create_bridge(sock, name, opts) when is_transport(sock) do
     op = :create_bridge
     opts = keyword!(opts, @common_opts ++ Map.keys(@bridge_opts), op)
     {data, []} = kind_data!(%Bridge{}, opts, @bridge_opts, op)
@@ -726,13 +736,17 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> create(sock, op, name)
   end
 
+  def create_bridge(sock, _name, _opts), do: not_transport!(sock, :create_bridge)
+
   @doc """
   Creates a dummy link, like `ip link add NAME type dummy`. Takes the common creation
   options. (Kernels built without `CONFIG_DUMMY` answer `:eopnotsupp`, "Unknown device
   type".)
   """
   @spec create_dummy(transport(), String.t(), [create_opt()]) :: result()
-  def create_dummy(sock, name, opts \\ []) when is_transport(sock) do
+  def create_dummy(sock, name, opts \\ [])
+
+  def create_dummy(sock, name, opts) when is_transport(sock) do
     op = :create_dummy
     opts = keyword!(opts, @common_opts, op)
 
@@ -740,6 +754,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> base(%LinkInfo{kind: "dummy"}, opts, op)
     |> create(sock, op, name)
   end
+
+  def create_dummy(sock, _name, _opts), do: not_transport!(sock, :create_dummy)
 
   @doc """
   Creates a macvlan on `parent`, like
@@ -755,8 +771,13 @@ defmodule Linx.Netlink.Rtnl.Link do
   message `no such parent interface "NAME"`.
   """
   @spec create_macvlan(transport(), String.t(), link_ref(), atom(), keyword()) :: result()
-  def create_macvlan(sock, name, parent, mode \\ :bridge, opts \\ []) when is_transport(sock),
+  def create_macvlan(sock, name, parent, mode \\ :bridge, opts \\ [])
+
+  def create_macvlan(sock, name, parent, mode, opts) when is_transport(sock),
     do: macvlan(sock, "macvlan", :create_macvlan, name, parent, mode, opts)
+
+  def create_macvlan(sock, _name, _parent, _mode, _opts),
+    do: not_transport!(sock, :create_macvlan)
 
   @doc """
   Creates a macvtap on `parent` (a macvlan with a `/dev/tapN` character device), like
@@ -764,8 +785,13 @@ defmodule Linx.Netlink.Rtnl.Link do
   `create_macvlan/5`.
   """
   @spec create_macvtap(transport(), String.t(), link_ref(), atom(), keyword()) :: result()
-  def create_macvtap(sock, name, parent, mode \\ :bridge, opts \\ []) when is_transport(sock),
+  def create_macvtap(sock, name, parent, mode \\ :bridge, opts \\ [])
+
+  def create_macvtap(sock, name, parent, mode, opts) when is_transport(sock),
     do: macvlan(sock, "macvtap", :create_macvtap, name, parent, mode, opts)
+
+  def create_macvtap(sock, _name, _parent, _mode, _opts),
+    do: not_transport!(sock, :create_macvtap)
 
   defp macvlan(sock, kind, op, name, parent, mode, opts) do
     opts =
@@ -826,7 +852,9 @@ defmodule Linx.Netlink.Rtnl.Link do
   `CONFIG_IPVLAN` answer `:eopnotsupp`, "Unknown device type".)
   """
   @spec create_ipvlan(transport(), String.t(), link_ref(), atom(), keyword()) :: result()
-  def create_ipvlan(sock, name, parent, mode \\ :l3, opts \\ []) when is_transport(sock) do
+  def create_ipvlan(sock, name, parent, mode \\ :l3, opts \\ [])
+
+  def create_ipvlan(sock, name, parent, mode, opts) when is_transport(sock) do
     op = :create_ipvlan
     opts = keyword!(opts, @common_opts ++ [:flag], op)
     mode_value = enum!(mode, &Ipvlan.mode_value/1, "mode", op)
@@ -847,6 +875,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> create(sock, op, name)
   end
 
+  def create_ipvlan(sock, _name, _parent, _mode, _opts), do: not_transport!(sock, :create_ipvlan)
+
   @doc """
   Creates a VLAN link on `parent` with VLAN id `vlan_id` (1..4094), like
   `ip link add link PARENT name NAME type vlan id ID [protocol PROTO] [reorder_hdr on|off]
@@ -863,7 +893,9 @@ defmodule Linx.Netlink.Rtnl.Link do
       Link.create_vlan(sock, "eth0.100", "eth0", 100, protocol: :"802.1ad", egress_qos: %{0 => 3})
   """
   @spec create_vlan(transport(), String.t(), link_ref(), 1..4094, keyword()) :: result()
-  def create_vlan(sock, name, parent, vlan_id, opts \\ []) when is_transport(sock) do
+  def create_vlan(sock, name, parent, vlan_id, opts \\ [])
+
+  def create_vlan(sock, name, parent, vlan_id, opts) when is_transport(sock) do
     op = :create_vlan
     flag_keys = Keyword.keys(Vlan.Flags.bits())
     opts = keyword!(opts, @common_opts ++ [:protocol, :egress_qos, :ingress_qos | flag_keys], op)
@@ -894,6 +926,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> add_ref([:link], link_ref!(parent, "parent", op), "parent")
     |> create(sock, op, name)
   end
+
+  def create_vlan(sock, _name, _parent, _vlan_id, _opts), do: not_transport!(sock, :create_vlan)
 
   defp qos!(opts, key, from_range, to_range, op) do
     case Keyword.fetch(opts, key) do
@@ -965,7 +999,9 @@ defmodule Linx.Netlink.Rtnl.Link do
       Link.create_vxlan(sock, "vx0", 42, remote: "192.0.2.1", local: "192.0.2.2", port: 4789)
   """
   @spec create_vxlan(transport(), String.t(), 0..0xFFFFFF | nil, keyword()) :: result()
-  def create_vxlan(sock, name, vni, opts \\ []) when is_transport(sock) do
+  def create_vxlan(sock, name, vni, opts \\ [])
+
+  def create_vxlan(sock, name, vni, opts) when is_transport(sock) do
     op = :create_vxlan
 
     opts =
@@ -1024,6 +1060,8 @@ defmodule Linx.Netlink.Rtnl.Link do
 
     create(plan, sock, op, name)
   end
+
+  def create_vxlan(sock, _name, _vni, _opts), do: not_transport!(sock, :create_vxlan)
 
   defp put_ip(data, v4, _v6, %Linx.IP{family: :inet} = ip), do: Map.put(data, v4, ip)
   defp put_ip(data, _v4, v6, %Linx.IP{family: :inet6} = ip), do: Map.put(data, v6, ip)
@@ -1089,8 +1127,12 @@ defmodule Linx.Netlink.Rtnl.Link do
   Native failures are `%Linx.Netlink.Error{}` whose message names the failed step.
   """
   @spec create_tun(transport(), String.t(), keyword()) :: result()
-  def create_tun(sock, name, opts \\ []) when is_transport(sock),
+  def create_tun(sock, name, opts \\ [])
+
+  def create_tun(sock, name, opts) when is_transport(sock),
     do: tuntap(sock, name, false, opts, :create_tun)
+
+  def create_tun(sock, _name, _opts), do: not_transport!(sock, :create_tun)
 
   @doc """
   Creates a persistent tap device (Ethernet frames), like
@@ -1098,8 +1140,12 @@ defmodule Linx.Netlink.Rtnl.Link do
   Options as in `create_tun/3`, plus `:address`.
   """
   @spec create_tap(transport(), String.t(), keyword()) :: result()
-  def create_tap(sock, name, opts \\ []) when is_transport(sock),
+  def create_tap(sock, name, opts \\ [])
+
+  def create_tap(sock, name, opts) when is_transport(sock),
     do: tuntap(sock, name, true, opts, :create_tap)
+
+  def create_tap(sock, _name, _opts), do: not_transport!(sock, :create_tap)
 
   defp tuntap(sock, name, tap?, opts, op) do
     post = [:mtu, :txqlen, :up, :master] ++ if(tap?, do: [:address], else: [])
@@ -1175,6 +1221,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     name_missing(ack(sock, @rtm_dellink, 0, encode(request), :delete, link), link)
   end
 
+  def delete(sock, _link), do: not_transport!(sock, :delete)
+
   # --- changing links -------------------------------------------------------------------
 
   @doc "Sets `IFF_UP`, like `ip link set NAME up`. `link` is a name or an ifindex."
@@ -1182,10 +1230,14 @@ defmodule Linx.Netlink.Rtnl.Link do
   def set_up(sock, link) when is_transport(sock),
     do: change(sock, link, plan(%__MODULE__{flags: @iff_up, change: @iff_up}), :set_up)
 
+  def set_up(sock, _link), do: not_transport!(sock, :set_up)
+
   @doc "Clears `IFF_UP`, like `ip link set NAME down`."
   @spec set_down(transport(), link_ref()) :: result()
   def set_down(sock, link) when is_transport(sock),
     do: change(sock, link, plan(%__MODULE__{flags: 0, change: @iff_up}), :set_down)
+
+  def set_down(sock, _link), do: not_transport!(sock, :set_down)
 
   @doc """
   Sets the MTU, like `ip link set NAME mtu MTU`. A value outside the device's
@@ -1197,6 +1249,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     change(sock, link, plan(%__MODULE__{mtu: mtu}), :set_mtu)
   end
 
+  def set_mtu(sock, _link, _mtu), do: not_transport!(sock, :set_mtu)
+
   @doc """
   Sets the transmit queue length, like `ip link set NAME txqueuelen N`.
   """
@@ -1205,6 +1259,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     txqlen = int!(txqlen, 0..0xFFFFFFFF, "txqlen", :set_txqlen)
     change(sock, link, plan(%__MODULE__{txqlen: txqlen}), :set_txqlen)
   end
+
+  def set_txqlen(sock, _link, _txqlen), do: not_transport!(sock, :set_txqlen)
 
   @doc """
   Renames a link, like `ip link set NAME name NEW_NAME`. A name in use is the kernel's
@@ -1229,6 +1285,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     end
   end
 
+  def set_name(sock, _link, _new_name), do: not_transport!(sock, :set_name)
+
   @doc """
   Sets the link-layer address, like `ip link set NAME address MAC`. `mac` is a
   `"aa:bb:cc:dd:ee:ff"` string or a `%Linx.MAC{}`; anything else raises `ArgumentError`.
@@ -1238,6 +1296,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     mac = mac!(mac, "address", :set_address)
     change(sock, link, plan(%__MODULE__{address: mac}), :set_address)
   end
+
+  def set_address(sock, _link, _mac), do: not_transport!(sock, :set_address)
 
   @doc """
   Enslaves `link` to the bridge (or bond, team, VRF) `master`, like
@@ -1253,10 +1313,14 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> then(&change(sock, link, &1, op))
   end
 
+  def set_master(sock, _link, _master), do: not_transport!(sock, :set_master)
+
   @doc "Releases `link` from its master, like `ip link set NAME nomaster` (`IFLA_MASTER` 0)."
   @spec set_nomaster(transport(), link_ref()) :: result()
   def set_nomaster(sock, link) when is_transport(sock),
     do: change(sock, link, plan(%__MODULE__{master: 0}), :set_nomaster)
+
+  def set_nomaster(sock, _link), do: not_transport!(sock, :set_nomaster)
 
   @doc """
   Turns promiscuous mode on or off, like `ip link set NAME promisc on|off` (`IFF_PROMISC`
@@ -1267,6 +1331,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     flags = if bool!(on?, "promisc", :set_promisc), do: @iff_promisc, else: 0
     change(sock, link, plan(%__MODULE__{flags: flags, change: @iff_promisc}), :set_promisc)
   end
+
+  def set_promisc(sock, _link, _on), do: not_transport!(sock, :set_promisc)
 
   @doc """
   Sets the interface alias (`ifalias`, free text up to 255 bytes), like
@@ -1284,6 +1350,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     # Sent without a NUL: the kernel stores nla_len bytes, and length 0 removes the alias.
     change(sock, link, plan(%__MODULE__{}), :set_alias, [Attr.encode_one({@ifla_ifalias, alias})])
   end
+
+  def set_alias(sock, _link, _alias), do: not_transport!(sock, :set_alias)
 
   @doc """
   Sets the IPv6 address generation mode, like `ip link set NAME addrgenmode MODE`:
@@ -1305,6 +1373,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     ])
   end
 
+  def set_addrgenmode(sock, _link, _mode), do: not_transport!(sock, :set_addrgenmode)
+
   @doc """
   Adds an alternative name (or a list of them) to a link, like
   `ip link property add dev NAME altname ALTNAME` (`RTM_NEWLINKPROP` with
@@ -1323,6 +1393,8 @@ defmodule Linx.Netlink.Rtnl.Link do
         :add_altname
       )
 
+  def add_altname(sock, _link, _altnames), do: not_transport!(sock, :add_altname)
+
   @doc """
   Removes an alternative name (or a list of them), like
   `ip link property del dev NAME altname ALTNAME` (`RTM_DELLINKPROP`).
@@ -1330,6 +1402,8 @@ defmodule Linx.Netlink.Rtnl.Link do
   @spec delete_altname(transport(), link_ref(), String.t() | [String.t()]) :: result()
   def delete_altname(sock, link, altnames) when is_transport(sock),
     do: link_prop(sock, @rtm_dellinkprop, 0, link, altnames, :delete_altname)
+
+  def delete_altname(sock, _link, _altnames), do: not_transport!(sock, :delete_altname)
 
   defp link_prop(sock, type, flags, link, altnames, op) do
     names = altnames |> List.wrap() |> Enum.map(&altname!(&1, op))
@@ -1419,6 +1493,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> then(&change(sock, link, &1, op))
   end
 
+  def set_bridge_port(sock, _link, _opts), do: not_transport!(sock, :set_bridge_port)
+
   @doc """
   Moves a link into another network namespace, like `ip link set NAME netns NETNS`.
 
@@ -1436,6 +1512,8 @@ defmodule Linx.Netlink.Rtnl.Link do
     |> add_netns([], netns_target!(netns, op))
     |> then(&change(sock, link, &1, op))
   end
+
+  def move_to_netns(sock, _link, _netns), do: not_transport!(sock, :move_to_netns)
 
   # --- requests -------------------------------------------------------------------------
 
@@ -1591,6 +1669,13 @@ defmodule Linx.Netlink.Rtnl.Link do
   defp target(other, _link, op) do
     raise ArgumentError,
           "#{op}: a link is named by a string or a positive ifindex, got: #{inspect(other)}"
+  end
+
+  # Every verb's last clause: a first argument that is neither a socket nor a connection.
+  defp not_transport!(other, verb) do
+    raise ArgumentError,
+          "#{verb}: the first argument must be a %Linx.Netlink.Socket{} or a " <>
+            "%Linx.Netlink.Connection{}, got: #{inspect(other)}"
   end
 
   @doc false

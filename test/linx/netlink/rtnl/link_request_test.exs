@@ -708,6 +708,54 @@ defmodule Linx.Netlink.Rtnl.LinkRequestTest do
       refused(s, ~r/\{:eth, 0\}/, &Link.create_vxlan(&1, "vx0", 1, dev: {:eth, 0}))
     end
 
+    test "every verb: a first argument that is no socket" do
+      calls = [
+        list: [],
+        get: ["lo"],
+        create_veth: ["va", "vb"],
+        create_bridge: ["br0"],
+        create_dummy: ["d0"],
+        create_macvlan: ["mv0", 2],
+        create_macvtap: ["mv0", 2],
+        create_ipvlan: ["iv0", 2],
+        create_vlan: ["v0", 2, 5],
+        create_vxlan: ["vx0", 1],
+        create_tun: ["tun0"],
+        create_tap: ["tap0"],
+        delete: ["eth0"],
+        set_up: ["eth0"],
+        set_down: ["eth0"],
+        set_mtu: ["eth0", 1500],
+        set_txqlen: ["eth0", 10],
+        set_name: ["eth0", "eth1"],
+        set_address: ["eth0", "02:00:00:00:00:01"],
+        set_master: ["eth0", "br0"],
+        set_nomaster: ["eth0"],
+        set_promisc: ["eth0", true],
+        set_alias: ["eth0", "x"],
+        set_addrgenmode: ["eth0", :none],
+        add_altname: ["eth0", "alt"],
+        delete_altname: ["eth0", "alt"],
+        set_bridge_port: ["eth0", [cost: 1]],
+        move_to_netns: ["eth0", 1]
+      ]
+
+      for {verb, args} <- calls do
+        assert_raise ArgumentError, ~r/#{verb}: .*got: :not_a_socket/, fn ->
+          apply(Link, verb, [:not_a_socket | args])
+        end
+      end
+
+      # every public verb is in the list
+      verbs =
+        for {name, _} <- Link.__info__(:functions),
+            String.starts_with?(Atom.to_string(name), ~w(create_ set_ add_ delete move_)),
+            uniq: true,
+            do: name
+
+      assert Enum.sort(verbs) -- Keyword.keys(calls) == []
+    end
+
     test "options: not a keyword list, unknown keys", %{sock: s} do
       refused(s, ~r/\[1, 2\]/, &Link.create_dummy(&1, "d0", [1, 2]))
       refused(s, ~r/:colour/, &Link.create_dummy(&1, "d0", colour: :blue))
