@@ -4,6 +4,7 @@
 //!   (and every crate built on this one) goes through its typed wrappers.
 //! * [`netns`] runs a closure on a throwaway thread inside another namespace, so no
 //!   BEAM scheduler thread ever changes namespace.
+//! * [`tun`] creates persistent tun/tap devices through `/dev/net/tun`.
 //! * [`errno`] maps errno numbers to the atom names the Elixir side uses (generated).
 //! * [`SysError`] is the one error type: the failing stage plus the errno.
 #![deny(unsafe_code)]
@@ -11,6 +12,7 @@
 pub mod errno;
 pub mod netns;
 pub mod sys;
+pub mod tun;
 
 use std::fmt;
 

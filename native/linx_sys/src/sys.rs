@@ -187,6 +187,94 @@ pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
     Ok(())
 }
 
+/// `open(path, flags | O_CLOEXEC)`: every descriptor Linx opens is close-on-exec, so a
+/// port program forked meanwhile never inherits it.
+pub fn open_cloexec(
+    path: &CStr,
+    flags: libc::c_int,
+    stage: &'static str,
+) -> Result<OwnedFd, SysError> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(SysError::new(stage, last_errno()));
+    }
+    // SAFETY: `fd` was just returned by open(2) and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `ioctl(fd, TUNSETIFF, &ifr)` on an open `/dev/net/tun` (`/usr/include/linux/if_tun.h`):
+/// `ifr_name = name`, `ifr_flags = flags`. Returns the name the kernel settled on (a
+/// `tun%d` template comes back numbered). `name` must be 1..=15 bytes without NUL
+/// (else EINVAL, before any syscall).
+pub fn tun_set_iff(
+    fd: BorrowedFd<'_>,
+    name: &[u8],
+    flags: libc::c_short,
+) -> Result<Vec<u8>, SysError> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(&0) {
+        return Err(SysError::new("tunsetiff", libc::EINVAL));
+    }
+    // SAFETY: struct ifreq is plain old data (a name array and a union of PODs); all
+    // zeroes is a valid value and leaves the name NUL-terminated.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_flags = flags;
+    // SAFETY: `ifr` is a valid, initialised struct ifreq that outlives the call; the
+    // kernel reads and writes at most sizeof(struct ifreq) bytes of it.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETIFF,
+            &mut ifr as *mut libc::ifreq,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new("tunsetiff", last_errno()));
+    }
+    Ok(ifr
+        .ifr_name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect())
+}
+
+/// `ioctl(fd, request, value)` for requests whose argument is passed by value rather than
+/// through a pointer (the tun ioctls `TUNSETOWNER`, `TUNSETGROUP`, `TUNSETPERSIST`).
+pub fn ioctl_by_value(
+    fd: BorrowedFd<'_>,
+    request: libc::Ioctl,
+    value: libc::c_ulong,
+    stage: &'static str,
+) -> Result<(), SysError> {
+    // SAFETY: the argument is an integer, not a pointer, for the requests this is used
+    // with, so the kernel dereferences nothing of ours.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), request, value) } < 0 {
+        return Err(SysError::new(stage, last_errno()));
+    }
+    Ok(())
+}
+
+/// `unshare(flags)` for the calling thread (with `CLONE_NEWNET`: the thread alone moves
+/// to a fresh network namespace, which dies with it).
+pub fn unshare(flags: libc::c_int) -> Result<(), SysError> {
+    // SAFETY: plain syscall with an integer argument.
+    if unsafe { libc::unshare(flags) } < 0 {
+        return Err(SysError::new("unshare", last_errno()));
+    }
+    Ok(())
+}
+
+/// `if_nametoindex(name)`: the ifindex of `name` in the calling thread's network
+/// namespace, or 0 when there is none.
+pub fn if_nametoindex(name: &CStr) -> u32 {
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::if_nametoindex(name.as_ptr()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +327,34 @@ mod tests {
     fn negative_fd_cannot_be_borrowed() {
         assert_eq!(borrow_fd(-1).unwrap_err(), SysError::new("fd", libc::EBADF));
         assert_eq!(close(-1), Err(SysError::new("close", libc::EBADF)));
+    }
+
+    #[test]
+    fn open_cloexec_always_sets_the_flag_and_names_its_stage() {
+        let fd = open_cloexec(c"/proc/self/ns/net", libc::O_RDONLY, "open").unwrap();
+        assert!(is_cloexec(fd.as_fd()).unwrap());
+        assert_eq!(
+            open_cloexec(c"/nonexistent/file", libc::O_RDONLY, "open_tun").unwrap_err(),
+            SysError::new("open_tun", libc::ENOENT)
+        );
+    }
+
+    #[test]
+    fn tun_ioctls_on_a_non_tun_descriptor_are_enotty() {
+        let fd = open_cloexec(c"/proc/self/ns/net", libc::O_RDONLY, "open").unwrap();
+        assert_eq!(
+            ioctl_by_value(fd.as_fd(), libc::TUNSETPERSIST, 1, "tunsetpersist"),
+            Err(SysError::new("tunsetpersist", libc::ENOTTY))
+        );
+        assert_eq!(
+            tun_set_iff(fd.as_fd(), b"x0", libc::IFF_TUN as libc::c_short),
+            Err(SysError::new("tunsetiff", libc::ENOTTY))
+        );
+    }
+
+    #[test]
+    fn if_nametoindex_finds_lo_and_not_a_missing_name() {
+        assert_eq!(if_nametoindex(c"lo"), 1);
+        assert_eq!(if_nametoindex(c"linx-no-such"), 0);
     }
 }

@@ -62,4 +62,45 @@ defmodule Linx.Netlink.Socket.Native do
   @doc "Whether `fd` has FD_CLOEXEC set."
   @spec cloexec(integer()) :: {:ok, boolean()} | failure()
   def cloexec(_fd), do: :erlang.nif_error(:nif_not_loaded)
+
+  @typedoc "Options for `create_tuntap/3` (every key present)."
+  @type tun_args :: %{
+          tap: boolean(),
+          pi: boolean(),
+          vnet_hdr: boolean(),
+          multi_queue: boolean(),
+          owner: non_neg_integer() | nil,
+          group: non_neg_integer() | nil
+        }
+
+  @doc """
+  Creates the persistent tun/tap device `name` (`/dev/net/tun` + `TUNSETIFF` with
+  `IFF_TUN_EXCL`, then `TUNSETOWNER`/`TUNSETGROUP` when given, then `TUNSETPERSIST`) inside
+  the netns at `netns_path`, or in the BEAM's own for `nil`; returns the name the kernel
+  gave it. Extra stages: `:open_tun`, `:tunsetiff` (EBUSY: the name is taken),
+  `:tunsetowner`, `:tunsetgroup`, `:tunsetpersist`. Runs on a dirty I/O scheduler.
+  `Linx.Netlink.Rtnl.Link.create_tun/3` and `create_tap/3` are the public entry points.
+  """
+  @spec create_tuntap(binary() | nil, binary(), tun_args()) :: {:ok, binary()} | failure()
+  def create_tuntap(_netns_path, _name, _args), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  Opens a namespace file read-only and close-on-exec, for `IFLA_NET_NS_FD`. Returns a
+  resource owning the descriptor and the descriptor number; `close_ns_file/1` closes it,
+  and so does garbage collection of the resource. Runs on a dirty I/O scheduler.
+  """
+  @spec open_ns_file(binary()) :: {:ok, {reference(), non_neg_integer()}} | failure()
+  def open_ns_file(_path), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Closes the descriptor of an `open_ns_file/1` resource now (idempotent)."
+  @spec close_ns_file(reference()) :: :ok
+  def close_ns_file(_file), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Whether an `open_ns_file/1` resource still holds its descriptor."
+  @spec ns_file_open?(reference()) :: boolean()
+  def ns_file_open?(file), do: ns_file_open(file)
+
+  @doc false
+  @spec ns_file_open(reference()) :: boolean()
+  def ns_file_open(_file), do: :erlang.nif_error(:nif_not_loaded)
 end

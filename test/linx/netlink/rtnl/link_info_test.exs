@@ -9,7 +9,7 @@ defmodule Linx.Netlink.Rtnl.LinkInfoTest do
   import Linx.IP, only: [sigil_IP: 2]
 
   alias Linx.Netlink.Rtnl.LinkInfo
-  alias Linx.Netlink.Rtnl.LinkInfo.{Bridge, BridgePort, Macvlan, Tun, Vxlan}
+  alias Linx.Netlink.Rtnl.LinkInfo.{Bridge, BridgePort, Ipvlan, Macvlan, Tun, Vlan, Vxlan}
 
   doctest Bridge
   doctest Bridge.Id
@@ -18,11 +18,25 @@ defmodule Linx.Netlink.Rtnl.LinkInfoTest do
   doctest Vxlan
   doctest Macvlan
   doctest Tun
+  doctest Vlan
+  doctest Vlan.Flags
+  doctest Ipvlan
 
   # The golden strings spell native-endian integers out as little-endian bytes.
   @golden_skip if System.endianness() == :big, do: "golden bytes are little-endian"
 
-  @modules [Bridge, BridgePort, Vxlan, Macvlan, Tun, Bridge.QuerierState]
+  @modules [
+    Bridge,
+    BridgePort,
+    Vxlan,
+    Macvlan,
+    Tun,
+    Vlan,
+    Ipvlan,
+    Bridge.QuerierState,
+    Linx.Netlink.Rtnl.Link.AfSpec.Inet,
+    Linx.Netlink.Rtnl.Link.AfSpec.Inet6
+  ]
 
   describe "round trips" do
     test "bridge: the options set on creation" do
@@ -197,6 +211,30 @@ defmodule Linx.Netlink.Rtnl.LinkInfoTest do
       ]
 
       for info <- infos, do: assert(info |> LinkInfo.encode() |> LinkInfo.decode() == info)
+    end
+
+    test "vlan and ipvlan: every field" do
+      vlan = %Vlan{
+        id: 4094,
+        flags: Vlan.Flags.new(reorder_hdr: true, bridge_binding: false),
+        egress_qos: [%Vlan.QosMapping{from: 0, to: 7}, %Vlan.QosMapping{from: 9, to: 1}],
+        ingress_qos: [%Vlan.QosMapping{from: 7, to: 0xFFFFFFFF}],
+        protocol: 0x88A8
+      }
+
+      assert vlan |> Vlan.encode() |> Vlan.decode() == vlan
+      assert Vlan.protocol_name(vlan) == :"802.1ad"
+      assert Vlan.Flags.names(vlan.flags) == [:reorder_hdr]
+
+      for mode <- [:l2, :l3, :l3s], flag <- [:bridge, :private, :vepa] do
+        ipvlan = %Ipvlan{mode: Ipvlan.mode_value(mode), flags: Ipvlan.flag_value(flag)}
+        decoded = ipvlan |> Ipvlan.encode() |> Ipvlan.decode()
+        assert {Ipvlan.mode_name(decoded), Ipvlan.flag_name(decoded)} == {mode, flag}
+      end
+
+      assert Ipvlan.mode_name(7) == {:unknown, 7}
+      assert_raise ArgumentError, ~r/:l4/, fn -> Ipvlan.mode_value(:l4) end
+      assert_raise ArgumentError, ~r/:x/, fn -> Vlan.Flags.new(x: true) end
     end
 
     test "an empty struct encodes to nothing and decodes back" do

@@ -25,11 +25,8 @@ defmodule Linx.Netlink.Rtnl.LinkOracleTest do
 
   @bridge_mac "02:00:00:00:b0:01"
 
-  # Keys `ip` prints that come from attributes outside what Link decodes.
-  @top_allow %{
-    "inet6_addr_gen_mode" =>
-      "from IFLA_AF_SPEC (IFLA_INET6_ADDR_GEN_MODE), which Link does not decode"
-  }
+  # Keys `ip` prints that come from attributes outside what Link decodes: none.
+  @top_allow %{}
 
   @linkinfo_allow %{
     "info_xstats" => "IFLA_INFO_XSTATS, kind statistics LinkInfo does not decode"
@@ -52,6 +49,8 @@ defmodule Linx.Netlink.Rtnl.LinkOracleTest do
     neigh add 10.77.0.2 lladdr #{@bridge_mac} dev v0 nud permanent
     link add v2 type veth peer name v3
     link set v2 up
+    link set v2 addrgenmode none
+    link set v3 addrgenmode random
     link add mv0 link v0 type macvlan mode bridge
     link add mv1 link v0 type macvlan mode private
     link add mv2 link v0 type macvlan mode vepa
@@ -288,6 +287,16 @@ defmodule Linx.Netlink.Rtnl.LinkOracleTest do
   defp top("phys_port_id", _, l, _), do: {:ok, hex_bytes(l.phys_port_id)}
   defp top("phys_switch_id", _, l, _), do: {:ok, hex_bytes(l.phys_switch_id)}
   defp top("altnames", _, l, _), do: {:ok, l.alt_names}
+
+  # IFLA_AF_SPEC / AF_INET6 / IFLA_INET6_ADDR_GEN_MODE (ip/ipaddress.c print_af_spec):
+  # names for the four known modes, "%#.2hhx" for others
+  defp top("inet6_addr_gen_mode", _, l, _) do
+    case Link.addr_gen_mode(l) do
+      :stable_privacy -> {:ok, "stable_secret"}
+      {:unknown, n} -> {:ok, "0x" <> String.pad_leading(Integer.to_string(n, 16), 2, "0")}
+      mode -> {:ok, mode && Atom.to_string(mode)}
+    end
+  end
 
   # "stats" when the kernel's IFLA_STATS64 is not the size ip knows
   defp top(key, ip, l, _) when key in ["stats64", "stats"],

@@ -122,7 +122,7 @@ defmodule Linx.Netlink.Rtnl.LinkTest do
     assert :ok = Link.set_down(sock, "lxa")
     refute "UP" in hd(Sandbox.ip_json!(ns.name, ~w(link show dev lxa)))["flags"]
 
-    assert {:error, %Error{errno: :eexist, operation: :create_link}} =
+    assert {:error, %Error{errno: :eexist, operation: :create_bridge, object: "lxbr"}} =
              Link.create_bridge(sock, "lxbr")
 
     assert {:error, %Error{errno: :enodev, message: "no such interface \"nope\""}} =

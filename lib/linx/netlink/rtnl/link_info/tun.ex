@@ -17,8 +17,9 @@ defmodule Linx.Netlink.Rtnl.LinkInfo.Tun do
 
   The kernel does not create tun/tap devices over rtnetlink (`tun_validate` answers
   `EOPNOTSUPP`; they are made with the `TUNSETIFF` ioctl on `/dev/net/tun`), so `encode/1`
-  only serves requests that carry the attributes, not creation. A tun device has no
-  link-layer address: its `Link.address` is nil.
+  only serves requests that carry the attributes, not creation:
+  `Linx.Netlink.Rtnl.Link.create_tun/3` and `create_tap/3` go through the ioctls. A tun
+  device has no link-layer address: its `Link.address` is nil.
   """
 
   use Linx.Netlink.Codec
