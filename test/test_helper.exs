@@ -20,9 +20,17 @@ ExUnit.after_suite(fn _result ->
   leftovers = Linx.Test.HostGuard.leftovers()
 
   if changed != [] or leftovers != [] do
+    now = Linx.Test.HostGuard.snapshot()
+
+    details =
+      for key <- changed do
+        "  #{key}: #{inspect(Linx.Test.HostGuard.describe(key, host_before[key], now[key]), limit: :infinity)}"
+      end
+
     IO.puts(
       :stderr,
-      "\nHOST GUARD FAILED: host state changed: #{inspect(changed)}; leftovers: #{inspect(leftovers)}"
+      "\nHOST GUARD FAILED: host state changed: #{inspect(changed)}; leftovers: #{inspect(leftovers)}\n" <>
+        Enum.join(details, "\n")
     )
 
     System.at_exit(fn _ -> exit({:shutdown, 1}) end)

@@ -61,6 +61,19 @@ defmodule Linx.Test.HostGuard do
     end
   end
 
+  @doc "What changed in one snapshot entry: removed and added lines."
+  @spec describe(atom(), term(), term()) :: map()
+  def describe(_key, before, now) when is_list(before) and is_list(now),
+    do: %{removed: before -- now, added: now -- before}
+
+  def describe(_key, before, now) when is_binary(before) and is_binary(now) do
+    b = String.split(before, "\n")
+    n = String.split(now, "\n")
+    %{removed: b -- n, added: n -- b}
+  end
+
+  def describe(_key, before, now), do: %{before: before, now: now}
+
   @spec diff(map(), map()) :: [atom()]
   def diff(before, now), do: for({k, v} <- before, Map.get(now, k) != v, do: k)
 
