@@ -72,7 +72,7 @@ defmodule Linx.Netlink.Rtnl.Address do
 
   alias Linx.IP
   alias Linx.IP.Subnet
-  alias Linx.Netlink.{Error, Message, Request, Socket}
+  alias Linx.Netlink.{Error, Message, Request}
   alias Linx.Netlink.Rtnl.Address.CacheInfo
   alias Linx.Netlink.Rtnl.Link
 
@@ -194,7 +194,7 @@ defmodule Linx.Netlink.Rtnl.Address do
         ]
 
   @typedoc "Something the verbs accept as their first argument (a socket or a connection)."
-  @type transport :: Socket.t() | struct()
+  @type transport :: Linx.Netlink.Request.transport()
 
   # --- reading ---------------------------------------------------------------------------
 

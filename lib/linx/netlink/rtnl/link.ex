@@ -485,7 +485,7 @@ defmodule Linx.Netlink.Rtnl.Link do
           | {:netns, netns_target()}
 
   @typedoc "What the socket argument may be: a netlink socket or connection."
-  @type transport :: Socket.t() | struct()
+  @type transport :: Linx.Netlink.Request.transport()
 
   @typedoc "The outcome of a change: `:ok` or the kernel's refusal."
   @type result :: :ok | {:error, Error.t()}

@@ -63,7 +63,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   import Linx.Netlink.Request, only: [is_transport: 1]
 
   alias Linx.IP
-  alias Linx.Netlink.{Error, Message, Request, Socket}
+  alias Linx.Netlink.{Error, Message, Request}
   alias Linx.Netlink.Rtnl.Link
 
   # /usr/include/linux/rtnetlink.h
@@ -211,7 +211,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
         ]
 
   @typedoc "Something the verbs accept as their first argument (a socket or a connection)."
-  @type transport :: Socket.t() | struct()
+  @type transport :: Linx.Netlink.Request.transport()
 
   # --- reading ---------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ defmodule Linx.Netlink.Rtnl.Rule do
 
   alias Linx.IP
   alias Linx.IP.Subnet
-  alias Linx.Netlink.{Error, Message, Request, Socket}
+  alias Linx.Netlink.{Error, Message, Request}
   alias Linx.Netlink.Rtnl.Link
 
   # /usr/include/linux/rtnetlink.h
@@ -249,7 +249,7 @@ defmodule Linx.Netlink.Rtnl.Rule do
   @type family :: :inet | :inet6 | :ipmr | :ip6mr
 
   @typedoc "Something the verbs accept as their first argument (a socket or a connection)."
-  @type transport :: Socket.t() | struct()
+  @type transport :: Linx.Netlink.Request.transport()
 
   # --- reading ---------------------------------------------------------------------------
 

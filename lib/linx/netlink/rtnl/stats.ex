@@ -387,7 +387,7 @@ defmodule Linx.Netlink.Rtnl.Stats do
   import Linx.Netlink.Constants
   import Linx.Netlink.Request, only: [is_transport: 1]
 
-  alias Linx.Netlink.{Error, Message, Request, Socket}
+  alias Linx.Netlink.{Error, Message, Request}
   alias Linx.Netlink.Rtnl.Link
 
   # /usr/include/linux/rtnetlink.h
@@ -420,7 +420,7 @@ defmodule Linx.Netlink.Rtnl.Stats do
   @type opts :: [groups: [group()] | :all]
 
   @typedoc "Something the verbs accept as their first argument (a socket or a connection)."
-  @type transport :: Socket.t() | struct()
+  @type transport :: Linx.Netlink.Request.transport()
 
   @doc """
   The statistics of one link, by name or ifindex (`RTM_GETSTATS`, like `ip stats show
