@@ -13,14 +13,21 @@ defmodule Linx.Netlink.Rtnl do
   """
 
   alias Linx.Netlink.{Error, Message, Socket}
-  alias Linx.Netlink.Rtnl.Link
+  alias Linx.Netlink.Rtnl.{Address, Link, Neighbour, Rule, Stats}
 
   @netlink_route 0
 
   # RTM_* message types (/usr/include/linux/rtnetlink.h) with the module decoding them.
   @objects %{
     16 => {:new_link, Link},
-    17 => {:del_link, Link}
+    17 => {:del_link, Link},
+    20 => {:new_addr, Address},
+    21 => {:del_addr, Address},
+    28 => {:new_neigh, Neighbour},
+    29 => {:del_neigh, Neighbour},
+    32 => {:new_rule, Rule},
+    33 => {:del_rule, Rule},
+    92 => {:new_stats, Stats}
   }
 
   @doc "Opens a `NETLINK_ROUTE` socket in `netns` (default `:host`)."

@@ -22,7 +22,12 @@ defmodule Linx.Netlink.Rtnl.FuzzTest do
 
   # family => {dump request type, dump header, RTM types of the replies, decoding module}
   @families %{
-    link: {18, <<0::128>>, [16, 17], Rtnl.Link}
+    link: {18, <<0::128>>, [16, 17], Rtnl.Link},
+    address: {22, <<0::64>>, [20, 21], Rtnl.Address},
+    neighbour: {30, <<0::96>>, [28, 29], Rtnl.Neighbour},
+    rule: {34, <<0::96>>, [32, 33], Rtnl.Rule},
+    # if_stats_msg with filter_mask = IFLA_STATS_LINK_64 | LINK_XSTATS | AF_SPEC
+    stats: {94, <<0::64, 0b10011::native-32>>, [92], Rtnl.Stats}
   }
 
   setup_all do
