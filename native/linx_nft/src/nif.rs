@@ -181,12 +181,12 @@ fn batch_impl<'a>(
     })
 }
 
-#[rustler::nif]
+#[rustler::nif(name = "nif_encode_batch")]
 fn encode_batch<'a>(env: Env<'a>, m: Term<'a>, seq: u32, genid: Term<'a>) -> NifResult<Term<'a>> {
     batch_impl(env, m, seq, genid)
 }
 
-#[rustler::nif(schedule = "DirtyCpu")]
+#[rustler::nif(name = "nif_encode_batch_dirty", schedule = "DirtyCpu")]
 fn encode_batch_dirty<'a>(
     env: Env<'a>,
     m: Term<'a>,
@@ -198,7 +198,7 @@ fn encode_batch_dirty<'a>(
 
 /// One mutation => `{:ok, [{nlmsg_type, nlm_flags, payload}]}` (payload = nfgenmsg +
 /// attributes), for requests sent outside a batch (dumps, GETGEN) and for tests.
-#[rustler::nif]
+#[rustler::nif(name = "nif_encode_messages")]
 fn encode_messages<'a>(env: Env<'a>, mutation: Term<'a>) -> NifResult<Term<'a>> {
     guarded(env, || {
         let v = match to_value(mutation, 0) {
@@ -233,7 +233,7 @@ fn decode_one<'a>(env: Env<'a>, ty: u16, payload: &[u8]) -> NifResult<Term<'a>> 
 }
 
 /// `{nlmsg_type, payload}` => `{:ok, {op, family, map}}` | `{:error, reason}`.
-#[rustler::nif]
+#[rustler::nif(name = "nif_decode")]
 fn decode<'a>(env: Env<'a>, ty: u16, payload: Binary<'a>) -> NifResult<Term<'a>> {
     guarded(env, || decode_one(env, ty, payload.as_slice()))
 }
@@ -256,12 +256,12 @@ fn decode_many_impl<'a>(env: Env<'a>, list: Term<'a>) -> NifResult<Term<'a>> {
 }
 
 /// `[{type, payload}]` => `[{:ok, term} | {:error, reason}]`.
-#[rustler::nif]
+#[rustler::nif(name = "nif_decode_many")]
 fn decode_many<'a>(env: Env<'a>, list: Term<'a>) -> NifResult<Term<'a>> {
     decode_many_impl(env, list)
 }
 
-#[rustler::nif(schedule = "DirtyCpu")]
+#[rustler::nif(name = "nif_decode_many_dirty", schedule = "DirtyCpu")]
 fn decode_many_dirty<'a>(env: Env<'a>, list: Term<'a>) -> NifResult<Term<'a>> {
     decode_many_impl(env, list)
 }
@@ -274,18 +274,18 @@ fn decode_buffer_impl<'a>(env: Env<'a>, buf: Binary<'a>) -> NifResult<Term<'a>> 
 }
 
 /// A datagram of netlink messages => `{:ok, [decoded]}` | `{:error, :bad_framing}`.
-#[rustler::nif]
+#[rustler::nif(name = "nif_decode_buffer")]
 fn decode_buffer<'a>(env: Env<'a>, buf: Binary<'a>) -> NifResult<Term<'a>> {
     decode_buffer_impl(env, buf)
 }
 
-#[rustler::nif(schedule = "DirtyCpu")]
+#[rustler::nif(name = "nif_decode_buffer_dirty", schedule = "DirtyCpu")]
 fn decode_buffer_dirty<'a>(env: Env<'a>, buf: Binary<'a>) -> NifResult<Term<'a>> {
     decode_buffer_impl(env, buf)
 }
 
 /// The codec's constant tables, so Elixir-side validation can be checked against them.
-#[rustler::nif]
+#[rustler::nif(name = "nif_tables")]
 fn tables(env: Env<'_>) -> NifResult<Term<'_>> {
     use crate::consts::*;
     let named: &[(&str, Table)] = &[
