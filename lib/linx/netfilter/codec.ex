@@ -142,15 +142,14 @@ defmodule Linx.Netfilter.Codec do
     data_type = Map.get(d, :data_type)
     set_struct = anon_struct(d, data_type)
 
-    {[set_mut, elem_mut], _} =
-      set_items_raw(fam, table, set_struct, name, id, [:anonymous | set_struct.flags], ctx)
+    {muts, _} = set_items_raw(fam, table, set_struct, name, id, [:anonymous | set_struct.flags], ctx)
 
     lookup =
       %{set: name, set_id: id, sreg: Map.get(d, :sreg, 1)}
       |> maybe(:dreg, if(data_type == :verdict, do: 0))
       |> maybe(:flags, if(Map.get(d, :inv), do: [:inv]))
 
-    {{:lookup, lookup}, [set_mut, elem_mut], %{ctx | set_id: id + 1}}
+    {{:lookup, lookup}, muts, %{ctx | set_id: id + 1}}
   end
 
   def expr_term(%Expr{name: :dynset, data: d}, fam, table, ctx) do
@@ -206,8 +205,15 @@ defmodule Linx.Netfilter.Codec do
 
   defp set_items_raw(fam, table, s, name, id, flags, ctx) do
     set = set_term(table, s, name, id, flags)
-    elems = %{table: table, set: name, set_id: id, elements: element_terms(s)}
-    {[{:new_set, fam, set}, {:new_setelem, fam, elems}], ctx}
+
+    case element_terms(s) do
+      [] ->
+        {[{:new_set, fam, set}], ctx}
+
+      terms ->
+        elems = %{table: table, set: name, set_id: id, elements: terms}
+        {[{:new_set, fam, set}, {:new_setelem, fam, elems}], ctx}
+    end
   end
 
   @doc false
@@ -248,8 +254,38 @@ defmodule Linx.Netfilter.Codec do
       comment: s.comment
     }
     |> Map.merge(data)
-    |> maybe(:concat, if(concat?, do: Type.field_lens(elem(s.key_type, 1))))
+    |> Map.merge(byteorders(s))
+    # Like nft, field lengths (NFTA_SET_DESC_CONCAT, which the kernel pairs with
+    # NFT_SET_CONCAT) only for interval concatenations, where pipapo needs them.
+    |> maybe(:concat, if(concat? and interval?, do: Type.field_lens(elem(s.key_type, 1))))
     |> compact()
+  end
+
+  # nft reads the key (and data) byte order from the set's userdata to print elements;
+  # without it, host-order keys (marks, interface names) print byte-swapped. The values
+  # are nft's `enum byteorder`: 1 host, 2 big-endian.
+  defp byteorders(s) do
+    key = order_of(s.key_type)
+
+    data =
+      case s do
+        %NMap{data_type: :verdict} -> nil
+        %NMap{data_type: dt} -> order_of(dt)
+        _ -> nil
+      end
+
+    %{}
+    |> maybe(:key_byteorder, key)
+    |> maybe(:data_byteorder, data)
+  end
+
+  defp order_of({:concat, _}), do: nil
+
+  defp order_of(type) do
+    case Type.byteorder(type) do
+      :big -> 2
+      _ -> 1
+    end
   end
 
   defp timeouts?(s) do

@@ -70,8 +70,8 @@ defmodule Linx.Netfilter.Diff do
   end
 
   defp table_diff(%Table{} = old, %Table{family: fam, name: name} = new) do
-    objects = keyed_diff(old.objects, new.objects, &object_key/1)
-    flowtables = keyed_diff(old.flowtables, new.flowtables, & &1)
+    objects = keyed_diff(old.objects, new.objects, &object_key/1, &object_pair/2)
+    flowtables = keyed_diff(old.flowtables, new.flowtables, & &1, fn o, _n -> o end)
 
     object_ops =
       Enum.flat_map(objects, fn
@@ -117,13 +117,23 @@ defmodule Linx.Netfilter.Diff do
   defp stateless_object(%{kind: :quota, data: d}), do: Map.delete(d, :consumed)
   defp stateless_object(%{data: d}), do: d
 
-  # {:add, new} | {:del, old} | {:change, old, new}, comparing with `norm`.
-  defp keyed_diff(old, new, norm) do
+  # The kernel reports a timeout for every conntrack state; only the states the wanted
+  # policy names are compared.
+  defp object_pair(%{kind: :ct_timeout, data: od} = o, %{kind: :ct_timeout, data: nd}) do
+    policy = Map.take(od.policy || %{}, Map.keys(nd.policy || %{}))
+    %{o | data: %{od | policy: policy}}
+  end
+
+  defp object_pair(o, _n), do: o
+
+  # {:add, new} | {:del, old} | {:change, old, new}, comparing with `norm` after
+  # `pair.(old, new)` narrows the old value to what the new one specifies.
+  defp keyed_diff(old, new, norm, pair) do
     adds_changes =
       for {k, n} <- Enum.sort(new) do
         case Map.fetch(old, k) do
           :error -> {:add, n}
-          {:ok, o} -> if norm.(strip(o)) == norm.(strip(n)), do: nil, else: {:change, o, n}
+          {:ok, o} -> if norm.(strip(pair.(o, n))) == norm.(strip(n)), do: nil, else: {:change, o, n}
         end
       end
 
@@ -143,7 +153,7 @@ defmodule Linx.Netfilter.Diff do
             [{:create_set, fam, s}]
 
           {:ok, o} ->
-            if set_props(o) == set_props(s) do
+            if set_props(o, s) == set_props(s, s) do
               elements_diff(fam, table, o, s)
             else
               [{:delete_set, fam, table, sname}, {:create_set, fam, s}]
@@ -155,9 +165,11 @@ defmodule Linx.Netfilter.Diff do
     changes ++ gone
   end
 
-  defp set_props(s) do
+  # A nil size in the wanted set leaves the kernel's default (dynamic sets get 65535).
+  defp set_props(s, wanted) do
     kind = if match?(%NMap{}, s), do: {:map, s.data_type}, else: :set
-    {kind, s.key_type, Enum.sort(s.flags -- [:auto_merge]), s.timeout, s.size}
+    size = if wanted.size == nil, do: nil, else: s.size
+    {kind, s.key_type, Enum.sort(s.flags -- [:auto_merge]), s.timeout, size}
   end
 
   defp elements_diff(fam, table, old, new) do

@@ -582,9 +582,9 @@ defmodule Linx.Netfilter.Expr do
         rate: rate,
         unit: secs,
         burst: nonneg!(burst, :burst),
-        type: type,
-        flags: if(opts[:over], do: [:inv], else: [])
+        type: type
       }
+      |> put_opt(:flags, if(opts[:over], do: [:inv]))
     }
   end
 
@@ -593,11 +593,9 @@ defmodule Linx.Netfilter.Expr do
   def quota(bytes, opts \\ []) when is_integer(bytes) and bytes > 0 do
     %__MODULE__{
       name: :quota,
-      data: %{
-        bytes: bytes,
-        flags: if(opts[:over], do: [:inv], else: []),
-        consumed: nonneg!(opts[:consumed] || 0, :consumed)
-      }
+      data:
+        %{bytes: bytes, consumed: nonneg!(opts[:consumed] || 0, :consumed)}
+        |> put_opt(:flags, if(opts[:over], do: [:inv]))
     }
   end
 
@@ -606,7 +604,7 @@ defmodule Linx.Netfilter.Expr do
   def connlimit(count, opts \\ []) when is_integer(count) and count > 0 do
     %__MODULE__{
       name: :connlimit,
-      data: %{count: count, flags: if(opts[:over], do: [:inv], else: [])}
+      data: put_opt(%{count: count}, :flags, if(opts[:over], do: [:inv]))
     }
   end
 
@@ -627,12 +625,18 @@ defmodule Linx.Netfilter.Expr do
       |> add_if(opts[:reg_addr_min] != nil, :map_ips)
       |> add_if(opts[:reg_proto_min] != nil, :proto_specified)
 
+    # The kernel fills a missing max register with the min one, and dumps both.
+    addr_min = opts[:reg_addr_min] && reg!(opts, :reg_addr_min, 1)
+    addr_max = (opts[:reg_addr_max] && reg!(opts, :reg_addr_max, 1)) || addr_min
+    proto_min = opts[:reg_proto_min] && reg!(opts, :reg_proto_min, 1)
+    proto_max = (opts[:reg_proto_max] && reg!(opts, :reg_proto_max, 1)) || proto_min
+
     data =
       %{type: type, family: family}
-      |> put_opt(:reg_addr_min, opts[:reg_addr_min] && reg!(opts, :reg_addr_min, 1))
-      |> put_opt(:reg_addr_max, opts[:reg_addr_max] && reg!(opts, :reg_addr_max, 1))
-      |> put_opt(:reg_proto_min, opts[:reg_proto_min] && reg!(opts, :reg_proto_min, 1))
-      |> put_opt(:reg_proto_max, opts[:reg_proto_max] && reg!(opts, :reg_proto_max, 1))
+      |> put_opt(:reg_addr_min, addr_min)
+      |> put_opt(:reg_addr_max, addr_max)
+      |> put_opt(:reg_proto_min, proto_min)
+      |> put_opt(:reg_proto_max, proto_max)
       |> put_opt(:flags, if(flags != [], do: sort_flags(flags)))
 
     %__MODULE__{name: :nat, data: data}
@@ -721,9 +725,7 @@ defmodule Linx.Netfilter.Expr do
             do: [immediate(<<min::16>>, dreg: reg)],
             else: [immediate(<<min::16>>, dreg: reg), immediate(<<max::16>>, dreg: reg + 1)]
 
-        data =
-          %{flags: flags, reg_proto_min: reg}
-          |> put_opt(:reg_proto_max, if(max != min, do: reg + 1))
+        data = %{flags: flags, reg_proto_min: reg, reg_proto_max: if(max != min, do: reg + 1, else: reg)}
 
         loads ++ [%__MODULE__{name: name, data: data}]
     end
@@ -740,8 +742,9 @@ defmodule Linx.Netfilter.Expr do
   """
   @spec log(keyword()) :: t()
   def log(opts \\ []) do
-    level = opts[:level]
-    group = Keyword.get(opts, :group, if(level, do: nil, else: 5000))
+    group = Keyword.get(opts, :group, if(opts[:level], do: nil, else: 5000))
+    # The kernel log needs a level; the kernel defaults (and dumps) warn.
+    level = opts[:level] || if(group == nil, do: :warn)
 
     if level && level not in @log_levels,
       do: raise(ArgumentError, "log level must be one of #{inspect(@log_levels)}, got #{inspect(level)}")
@@ -758,6 +761,9 @@ defmodule Linx.Netfilter.Expr do
       do: raise(ArgumentError, "log prefix must be a string of at most 127 bytes, got #{inspect(prefix)}")
 
     flags = flags!(opts[:flags] || [], @log_flags, :log)
+
+    if flags != [] and group,
+      do: raise(ArgumentError, "log :flags apply to the kernel log (a :level), not to an NFLOG :group")
 
     data =
       %{}

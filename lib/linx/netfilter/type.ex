@@ -159,6 +159,9 @@ defmodule Linx.Netfilter.Type do
   @spec from_id(non_neg_integer(), pos_integer()) :: t() | nil
   def from_id(id, field_count \\ 1)
 
+  # nft sends no NFTA_SET_DESC_CONCAT for non-interval concatenations: the field count
+  # is then read from the packed id (no type id is 0, so each 6-bit group is a field).
+  def from_id(id, 1) when id > 63, do: from_id(id, groups(id, 0))
   def from_id(id, 1), do: Map.get(@by_id, id)
 
   def from_id(id, n) when n > 1 do
@@ -169,6 +172,9 @@ defmodule Linx.Netfilter.Type do
 
     if Enum.any?(types, &is_nil/1), do: nil, else: {:concat, types}
   end
+
+  defp groups(0, n), do: n
+  defp groups(id, n), do: groups(id >>> 6, n + 1)
 
   @doc "The protocol number for a name (`:tcp` → 6) or the integer itself."
   @spec protocol(atom() | non_neg_integer()) :: non_neg_integer() | nil

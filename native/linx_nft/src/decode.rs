@@ -111,6 +111,11 @@ fn field_value(field: &Field, a: &Attr<'_>, depth: usize) -> D<Value> {
         Kind::U8 => Value::int(u8_of(a.value)?),
         Kind::U16 => Value::int(be16(a.value)?),
         Kind::U64 => Value::int(be64(a.value)?),
+        Kind::U32Host => Value::int(
+            <[u8; 4]>::try_from(a.value)
+                .map(u32::from_ne_bytes)
+                .map_err(|_| "bad_attribute_size")?,
+        ),
         Kind::Str => s(a.value),
         Kind::Bin => Value::bin(a.value),
         Kind::Data => data_value(a.value)?,

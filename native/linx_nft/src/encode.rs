@@ -213,6 +213,7 @@ fn put_field(w: &mut Writer, field: &Field, v: &Value) -> R<()> {
         Kind::U8 => w.u8(id, int_in(v, 0, 255, "an 8-bit integer")? as u8)?,
         Kind::U16 => w.be16(id, int_in(v, 0, 65535, "a 16-bit integer")? as u16)?,
         Kind::U64 => w.be64(id, u64_of(v)?)?,
+        Kind::U32Host => w.attr(id, &u32_of(v)?.to_ne_bytes())?,
         Kind::Str => w.string(id, name_of_value(v)?)?,
         Kind::Bin => w.attr(id, bytes_of(v)?)?,
         Kind::Data => put_data(w, id, v)?,

@@ -12,6 +12,9 @@ pub enum Kind {
     U16,
     U32,
     U64,
+    /// A u32 in host byte order (NFTA_CT_EXPECT_TIMEOUT: the kernel reads it with
+    /// nla_get_u32, unlike every other nf_tables integer).
+    U32Host,
     /// NUL-terminated string.
     Str,
     /// Opaque bytes.
@@ -241,7 +244,7 @@ pub const CT_EXPECT: &[Field] = &[
     f(1, "l3proto", U16),
     f(2, "l4proto", U8),
     f(3, "dport", U16),
-    f(4, "timeout", U32),
+    f(4, "timeout", U32Host),
     f(5, "size", U8),
 ];
 
