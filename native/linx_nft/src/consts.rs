@@ -353,7 +353,12 @@ pub const RT_KEYS: Table = &[
 ];
 
 /// enum nft_socket_keys.
-pub const SOCKET_KEYS: Table = &[(0, "transparent"), (1, "mark"), (2, "wildcard"), (3, "cgroupv2")];
+pub const SOCKET_KEYS: Table = &[
+    (0, "transparent"),
+    (1, "mark"),
+    (2, "wildcard"),
+    (3, "cgroupv2"),
+];
 
 /// enum nft_hash_types.
 pub const HASH_TYPES: Table = &[(0, "jenkins"), (1, "sym")];
@@ -362,7 +367,13 @@ pub const HASH_TYPES: Table = &[(0, "jenkins"), (1, "sym")];
 pub const NG_TYPES: Table = &[(0, "inc"), (1, "random")];
 
 /// enum nft_exthdr_op / nft_exthdr_flags.
-pub const EXTHDR_OPS: Table = &[(0, "ipv6"), (1, "tcpopt"), (2, "ipv4"), (3, "sctp"), (4, "dccp")];
+pub const EXTHDR_OPS: Table = &[
+    (0, "ipv6"),
+    (1, "tcpopt"),
+    (2, "ipv4"),
+    (3, "sctp"),
+    (4, "dccp"),
+];
 pub const EXTHDR_FLAGS: Table = &[(0x1, "present")];
 
 /// enum nft_osf_flags.

@@ -747,3 +747,145 @@ pub fn decode_buffer(buf: &[u8]) -> D<Vec<Value>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(ty: u16, value: &[u8]) -> Vec<u8> {
+        let mut v = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(value);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn newtable_from_kernel_layout() {
+        // What the kernel dumps: NAME, FLAGS, USE (be32), HANDLE (be64), OWNER (be32)
+        let body = [
+            vec![1, 0, 0, 0],
+            attr(1, b"fw\0"),
+            attr(2, &2u32.to_be_bytes()),
+            attr(3, &4u32.to_be_bytes()),
+            attr(4, &9u64.to_be_bytes()),
+            attr(7, &1234u32.to_be_bytes()),
+        ]
+        .concat();
+        let v = decode_message(0x0a00, &body).unwrap();
+        let Value::Tuple(t) = v else { panic!() };
+        assert_eq!(t[0], Value::atom("new_table"));
+        assert_eq!(t[1], Value::atom("inet"));
+        assert_eq!(t[2].get("name"), Some(&Value::str("fw")));
+        assert_eq!(
+            t[2].get("flags"),
+            Some(&Value::List(vec![Value::atom("owner")]))
+        );
+        assert_eq!(t[2].get("use"), Some(&Value::Int(4)));
+        assert_eq!(t[2].get("handle"), Some(&Value::Int(9)));
+        assert_eq!(t[2].get("owner"), Some(&Value::Int(1234)));
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        assert_eq!(decode_message(0x0a00, &[1, 0]), Err("short_nfgenmsg"));
+        assert_eq!(decode_message(0x0100, &[0; 8]), Err("not_nftables"));
+        assert_eq!(decode_message(0x0aff, &[0; 8]), Err("unknown_message_type"));
+        // length overruns
+        assert_eq!(
+            decode_message(0x0a00, &[1, 0, 0, 0, 40, 0, 1, 0]),
+            Err("bad_attribute_length")
+        );
+        // a known be32 attribute with 3 bytes
+        let body = [vec![1, 0, 0, 0], attr(2, &[0, 0, 2])].concat();
+        assert_eq!(decode_message(0x0a00, &body), Err("bad_attribute_size"));
+        // unknown flag bits survive as an integer
+        let body = [vec![1, 0, 0, 0], attr(2, &0x102u32.to_be_bytes())].concat();
+        let Ok(Value::Tuple(t)) = decode_message(0x0a00, &body) else {
+            panic!()
+        };
+        assert_eq!(
+            t[2].get("flags"),
+            Some(&Value::List(vec![Value::atom("owner"), Value::Int(0x100)]))
+        );
+    }
+
+    #[test]
+    fn nested_expressions_have_a_depth_limit() {
+        // dynset -> NFTA_DYNSET_EXPR -> dynset -> ... deeper than MAX_EXPR_DEPTH
+        let mut inner = [attr(1, b"counter\0"), attr(2 | 0x8000, &[])].concat();
+        for _ in 0..20 {
+            let data = attr(7 | 0x8000, &inner);
+            inner = [attr(1, b"dynset\0"), attr(2 | 0x8000, &data)].concat();
+        }
+        assert_eq!(expr_body(&inner, 0), Err("expressions_nested_too_deep"));
+    }
+
+    #[test]
+    fn buffers_with_control_messages() {
+        let mut buf = Vec::new();
+        // NLMSG_DONE (3) with a 4-byte payload
+        buf.extend_from_slice(&20u32.to_ne_bytes());
+        buf.extend_from_slice(&3u16.to_ne_bytes());
+        buf.extend_from_slice(&2u16.to_ne_bytes());
+        buf.extend_from_slice(&[0; 12]);
+        let items = decode_buffer(&buf).unwrap();
+        assert_eq!(
+            items,
+            vec![Value::Tuple(vec![Value::atom("control"), Value::Int(3)])]
+        );
+        assert_eq!(
+            decode_buffer(&[8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err("bad_framing")
+        );
+    }
+
+    /// A cheap in-crate fuzz: random and bit-flipped messages never panic.
+    #[test]
+    fn random_input_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seed = [
+            vec![2, 0, 0, 0],
+            attr(1, b"t\0"),
+            attr(2, b"c\0"),
+            attr(
+                4 | 0x8000,
+                &attr(
+                    1 | 0x8000,
+                    &[
+                        attr(1, b"payload\0"),
+                        attr(2 | 0x8000, &attr(1, &1u32.to_be_bytes())),
+                    ]
+                    .concat(),
+                ),
+            ),
+        ]
+        .concat();
+        for i in 0..20_000 {
+            let mut m = seed.clone();
+            let flips = (next() % 6) as usize;
+            for _ in 0..flips {
+                let pos = (next() as usize) % m.len();
+                m[pos] ^= 1 << (next() % 8);
+            }
+            if i % 3 == 0 {
+                let cut = (next() as usize) % (m.len() + 1);
+                m.truncate(cut);
+            }
+            for ty in [
+                0x0a00u16, 0x0a03, 0x0a06, 0x0a09, 0x0a0c, 0x0a12, 0x0a16, 0x0a0f, 0x0a11,
+            ] {
+                let _ = decode_message(ty, &m);
+            }
+            let _ = decode_buffer(&m);
+        }
+    }
+}

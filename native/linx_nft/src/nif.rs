@@ -244,12 +244,12 @@ fn decode_many_impl<'a>(env: Env<'a>, list: Term<'a>) -> NifResult<Term<'a>> {
         let mut out = Vec::new();
         for item in it {
             let (ty, payload): (u16, Binary) = item.decode()?;
-            out.push(match catch_unwind(AssertUnwindSafe(|| {
-                decode_one(env, ty, payload.as_slice())
-            })) {
-                Ok(r) => r?,
-                Err(_) => (atoms::error(), atoms::internal()).encode(env),
-            });
+            out.push(
+                match catch_unwind(AssertUnwindSafe(|| decode_one(env, ty, payload.as_slice()))) {
+                    Ok(r) => r?,
+                    Err(_) => (atoms::error(), atoms::internal()).encode(env),
+                },
+            );
         }
         Ok(out.encode(env))
     })
@@ -320,7 +320,10 @@ fn tables(env: Env<'_>) -> NifResult<Term<'_>> {
     for (n, _) in crate::schema::EXPRS {
         exprs.push(Atom::from_str(env, n)?.encode(env));
     }
-    pairs.push((Atom::from_str(env, "expressions")?.encode(env), exprs.encode(env)));
+    pairs.push((
+        Atom::from_str(env, "expressions")?.encode(env),
+        exprs.encode(env),
+    ));
     Term::map_from_pairs(env, &pairs)
 }
 

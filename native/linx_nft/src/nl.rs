@@ -73,7 +73,8 @@ impl Writer {
     pub fn begin_nest(&mut self, ty: u16) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         at
     }
 
@@ -88,14 +89,7 @@ impl Writer {
 }
 
 /// Builds one netlink message: header, nfgenmsg, then the attribute bytes.
-pub fn message(
-    ty: u16,
-    flags: u16,
-    seq: u32,
-    family: u8,
-    res_id: u16,
-    attrs: &[u8],
-) -> Vec<u8> {
+pub fn message(ty: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
     let len = NLMSG_HDRLEN + NFGENMSG_LEN + attrs.len();
     let mut m = Vec::with_capacity(align4(len));
     m.extend_from_slice(&(len as u32).to_ne_bytes());
@@ -218,13 +212,22 @@ mod tests {
         let attrs = parse_attrs(&w.buf).unwrap();
         assert_eq!(attrs.len(), 2);
         assert_eq!(attrs[1].ty, 2);
-        assert_eq!(be32(&parse_attrs(attrs[1].value).unwrap()[0].value.to_vec()), Some(0x01020304));
+        assert_eq!(
+            be32(parse_attrs(attrs[1].value).unwrap()[0].value),
+            Some(0x01020304)
+        );
     }
 
     #[test]
     fn parse_rejects_bad_lengths() {
-        assert_eq!(parse_attrs(&[3, 0, 1, 0]).unwrap_err(), ParseError::BadLength);
-        assert_eq!(parse_attrs(&[9, 0, 1, 0, 0]).unwrap_err(), ParseError::BadLength);
+        assert_eq!(
+            parse_attrs(&[3, 0, 1, 0]).unwrap_err(),
+            ParseError::BadLength
+        );
+        assert_eq!(
+            parse_attrs(&[9, 0, 1, 0, 0]).unwrap_err(),
+            ParseError::BadLength
+        );
         assert!(parse_attrs(&[1, 2, 3]).unwrap().is_empty());
     }
 

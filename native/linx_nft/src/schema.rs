@@ -214,7 +214,11 @@ pub const EXTHDR: &[Field] = &[
     f(6, "op", Enum32(EXTHDR_OPS)),
     f(7, "sreg", Reg),
 ];
-pub const OSF: &[Field] = &[f(1, "dreg", Reg), f(2, "ttl", U8), f(3, "flags", Flags32(OSF_FLAGS))];
+pub const OSF: &[Field] = &[
+    f(1, "dreg", Reg),
+    f(2, "ttl", U8),
+    f(3, "flags", Flags32(OSF_FLAGS)),
+];
 pub const SYNPROXY: &[Field] = &[
     f(1, "mss", U16),
     f(2, "wscale", U8),
@@ -230,11 +234,7 @@ pub const LAST: &[Field] = &[f(1, "set", U32), f(2, "msecs", U64)];
 pub const FLOW_OFFLOAD: &[Field] = &[f(1, "table", Str)];
 pub const NOTRACK: &[Field] = &[];
 pub const SECMARK: &[Field] = &[f(1, "ctx", Str)];
-pub const CT_HELPER: &[Field] = &[
-    f(1, "name", Str),
-    f(2, "l3proto", U16),
-    f(3, "l4proto", U8),
-];
+pub const CT_HELPER: &[Field] = &[f(1, "name", Str), f(2, "l3proto", U16), f(3, "l4proto", U8)];
 pub const CT_TIMEOUT: &[Field] = &[
     f(1, "l3proto", U16),
     f(2, "l4proto", U8),
