@@ -117,6 +117,8 @@ defmodule Linx.Netfilter.Expr do
     expiration: :len32,
     helper: :string,
     l3protocol: :nfproto,
+    src: :ct_addr,
+    dst: :ct_addr,
     protocol: :inet_proto,
     proto_src: :inet_service,
     proto_dst: :inet_service,
@@ -1014,6 +1016,7 @@ defmodule Linx.Netfilter.Expr do
   defp typed(:len32, v) when is_integer(v), do: <<v::native-32>>
   defp typed(:len16, v) when is_integer(v), do: <<v::native-16>>
   defp typed(:bit8, v) when is_integer(v), do: <<v::8>>
+  defp typed(:ct_addr, v), do: to_ip!(v).bytes
   defp typed(type, v), do: Type.encode!(type, v)
 
   defp type_len(:tcp_flag), do: 1
