@@ -100,9 +100,16 @@ defmodule Linx.Netfilter do
       bad -> raise ArgumentError, "unknown option(s) #{inspect(bad)} for create_table/3"
     end
 
-    with {:ok, rs} <- wrap(Ruleset.add_table(Ruleset.new(), family, name, flags: flags), :create_table),
+    with {:ok, rs} <-
+           wrap(Ruleset.add_table(Ruleset.new(), family, name, flags: flags), :create_table),
          {:ok, table} <- Ruleset.fetch_table(rs, {family, name}),
-         :ok <- run(sock, [{{:new_table, family, Codec.table_term(table)}, {family, name}}], :create_table, nil) do
+         :ok <-
+           run(
+             sock,
+             [{{:new_table, family, Codec.table_term(table)}, {family, name}}],
+             :create_table,
+             nil
+           ) do
       {:ok, rs}
     end
   end
@@ -164,7 +171,8 @@ defmodule Linx.Netfilter do
             reconcile(sock, rs, retries, attempt + 1, opts)
 
           {:error, %Error{errno: :erestart} = e} ->
-            {:error, %{e | message: "concurrent modification, retries exhausted", ruleset_gen: gen}}
+            {:error,
+             %{e | message: "concurrent modification, retries exhausted", ruleset_gen: gen}}
 
           {:error, %Error{} = e} ->
             {:error, %{e | ruleset_gen: gen}}
@@ -234,7 +242,10 @@ defmodule Linx.Netfilter do
               (is_struct(s, NSet) or is_struct(s, NMap)) do
     op = if kind == :add_set_elements, do: :new_setelem, else: :del_setelem
     terms = Codec.element_terms(%{s | elements: elems})
-    {:ok, [{{op, fam, %{table: table, set: s.name, elements: terms}}, {fam, table, {:set, s.name}}}], ctx}
+
+    {:ok,
+     [{{op, fam, %{table: table, set: s.name, elements: terms}}, {fam, table, {:set, s.name}}}],
+     ctx}
   end
 
   defp op_items({kind, _fam, table, set, _elems}, _ctx)
@@ -248,18 +259,27 @@ defmodule Linx.Netfilter do
   end
 
   defp op_items({:create_object, fam, table, %Object{} = o}, ctx),
-    do: {:ok, [{Codec.object_mutation(:new_obj, fam, table, o), {fam, table, {o.kind, o.name}}}], ctx}
+    do:
+      {:ok, [{Codec.object_mutation(:new_obj, fam, table, o), {fam, table, {o.kind, o.name}}}],
+       ctx}
 
   defp op_items({:delete_object, fam, table, kind, name}, ctx) do
     {type, _} = Object.to_term(%Object{kind: kind, name: name, data: sample_data(kind)})
-    {:ok, [{{:del_obj, fam, %{table: table, name: name, type: type}}, {fam, table, {kind, name}}}], ctx}
+
+    {:ok,
+     [{{:del_obj, fam, %{table: table, name: name, type: type}}, {fam, table, {kind, name}}}],
+     ctx}
   end
 
   defp op_items({:create_flowtable, fam, table, %Flowtable{} = f}, ctx),
-    do: {:ok, [{Codec.flowtable_mutation(fam, table, f), {fam, table, {:flowtable, f.name}}}], ctx}
+    do:
+      {:ok, [{Codec.flowtable_mutation(fam, table, f), {fam, table, {:flowtable, f.name}}}], ctx}
 
   defp op_items({:delete_flowtable, fam, table, name}, ctx),
-    do: {:ok, [{{:del_flowtable, fam, %{table: table, name: name}}, {fam, table, {:flowtable, name}}}], ctx}
+    do:
+      {:ok,
+       [{{:del_flowtable, fam, %{table: table, name: name}}, {fam, table, {:flowtable, name}}}],
+       ctx}
 
   defp op_items({:create_rule, fam, table, chain, %Rule{} = r, pos}, ctx) do
     extra =
@@ -280,23 +300,38 @@ defmodule Linx.Netfilter do
          Error.from_posix(:einval, :apply,
            object: {fam, table, chain},
            field: [:position],
-           message: "rule position #{inspect(pos)} cannot be encoded (use :append, {:after, h} or {:before, h})"
+           message:
+             "rule position #{inspect(pos)} cannot be encoded (use :append, {:after, h} or {:before, h})"
          )}
     end
   end
 
   defp op_items({:replace_rule, fam, table, chain, handle, %Rule{} = r}, ctx) do
     {items, ctx} =
-      Codec.rule_items(fam, table, chain, r, r.tag || handle, [handle: handle, nlm_flags: [:replace]], ctx)
+      Codec.rule_items(
+        fam,
+        table,
+        chain,
+        r,
+        r.tag || handle,
+        [handle: handle, nlm_flags: [:replace]],
+        ctx
+      )
 
     {:ok, items, ctx}
   end
 
   defp op_items({:delete_rule, fam, table, chain, handle}, ctx),
-    do: {:ok, [{{:del_rule, fam, %{table: table, chain: chain, handle: handle}}, {fam, table, chain, handle}}], ctx}
+    do:
+      {:ok,
+       [
+         {{:del_rule, fam, %{table: table, chain: chain, handle: handle}},
+          {fam, table, chain, handle}}
+       ], ctx}
 
   defp op_items(other, _ctx) do
-    {:error, Error.from_posix(:einval, :apply, message: "unknown patch operation #{inspect(other)}")}
+    {:error,
+     Error.from_posix(:einval, :apply, message: "unknown patch operation #{inspect(other)}")}
   end
 
   defp sample_data(:counter), do: %{packets: 0, bytes: 0}
@@ -324,10 +359,12 @@ defmodule Linx.Netfilter do
           {:ok, Ruleset.t()} | {:error, Error.t()}
   def pull(sock, scope_or_opts \\ [], opts \\ [])
 
-  def pull(sock, opts, []) when is_transport(sock) and is_list(opts), do: pull_all(sock, nil, :pull, opts)
+  def pull(sock, opts, []) when is_transport(sock) and is_list(opts),
+    do: pull_all(sock, nil, :pull, opts)
 
-  def pull(sock, {family, name}, opts) when is_transport(sock) and is_atom(family) and is_binary(name),
-    do: pull_all(sock, {family, name}, :pull, opts)
+  def pull(sock, {family, name}, opts)
+      when is_transport(sock) and is_atom(family) and is_binary(name),
+      do: pull_all(sock, {family, name}, :pull, opts)
 
   defp pull_all(sock, scope, op, opts \\ []) do
     retries = Keyword.get(opts, :retries, 3)
@@ -399,7 +436,12 @@ defmodule Linx.Netfilter do
 
   defp dump_elements(sock, sets, op) do
     Enum.reduce_while(sets, {:ok, []}, fn {:new_set, fam, m}, {:ok, acc} ->
-      case dump(sock, {:get_setelem, fam, %{table: m.table, set: m.name}}, op, {fam, m.table, {:set, m.name}}) do
+      case dump(
+             sock,
+             {:get_setelem, fam, %{table: m.table, set: m.name}},
+             op,
+             {fam, m.table, {:set, m.name}}
+           ) do
         {:ok, elems} -> {:cont, {:ok, acc ++ elems}}
         # A set deleted between the set dump and its element dump.
         {:error, %Error{errno: :enoent}} -> {:cont, {:ok, acc}}
@@ -414,7 +456,10 @@ defmodule Linx.Netfilter do
     case Native.encode_messages({op_name, fam, map}) do
       {:ok, [{type, nlm_flags, payload}]} ->
         result =
-          Request.fold(sock, type, nlm_flags, payload, [], &[&1 | &2], operation: op, object: object)
+          Request.fold(sock, type, nlm_flags, payload, [], &[&1 | &2],
+            operation: op,
+            object: object
+          )
 
         case result do
           {:ok, raw} ->
@@ -437,9 +482,14 @@ defmodule Linx.Netfilter do
 
   defp get_gen(sock, op) do
     case NfnlCodec.get_gen(sock) do
-      {:ok, gen} -> {:ok, gen}
-      {:error, :empty_reply} -> {:error, Error.from_posix(:eproto, op, message: "no NEWGEN reply")}
-      {:error, e} -> {:error, Error.from_netlink(e, op)}
+      {:ok, gen} ->
+        {:ok, gen}
+
+      {:error, :empty_reply} ->
+        {:error, Error.from_posix(:eproto, op, message: "no NEWGEN reply")}
+
+      {:error, e} ->
+        {:error, Error.from_netlink(e, op)}
     end
   end
 
@@ -461,7 +511,9 @@ defmodule Linx.Netfilter do
       {:ok, bin, index} ->
         :ok = Nfnl.advance(sock, length(index) + 2)
 
-        case Nfnl.transact(sock, bin, first, length(index), timeout: Keyword.get(opts, :timeout, 0)) do
+        case Nfnl.transact(sock, bin, first, length(index),
+               timeout: Keyword.get(opts, :timeout, 0)
+             ) do
           :ok ->
             :ok
 
@@ -535,27 +587,34 @@ defmodule Linx.Netfilter do
           Error.from_posix(:einval, op,
             object: key,
             field: [:tables],
-            message: "expected %Table{} with family and name #{inspect(key)}, got #{inspect(other, limit: 5)}"
+            message:
+              "expected %Table{} with family and name #{inspect(key)}, got #{inspect(other, limit: 5)}"
           )}}
     end)
   end
 
   def validate(other, op),
-    do: {:error, Error.from_posix(:einval, op, message: "not a ruleset: #{inspect(other, limit: 5)}")}
+    do:
+      {:error,
+       Error.from_posix(:einval, op, message: "not a ruleset: #{inspect(other, limit: 5)}")}
 
   defp validate_table(%Table{family: fam, name: name} = t, op) do
     obj = {fam, name}
 
     with :ok <- table_fields(t, op),
          :ok <- each(t.chains, fn {cname, c} -> validate_chain(fam, name, cname, c, op) end),
-         :ok <- each(Map.merge(t.sets, t.maps), fn {sname, s} -> validate_set(obj, sname, s, op) end),
+         :ok <-
+           each(Map.merge(t.sets, t.maps), fn {sname, s} -> validate_set(obj, sname, s, op) end),
          :ok <- each(t.objects, fn {key, o} -> validate_object(obj, key, o, op) end) do
       each(t.flowtables, fn {fname, f} ->
         case f do
           %Flowtable{} ->
             case Flowtable.validate(f) do
-              :ok -> :ok
-              {:error, reason} -> invalid(op, {fam, name, {:flowtable, fname}}, reason_field(reason), reason)
+              :ok ->
+                :ok
+
+              {:error, reason} ->
+                invalid(op, {fam, name, {:flowtable, fname}}, reason_field(reason), reason)
             end
 
           other ->
@@ -583,8 +642,12 @@ defmodule Linx.Netfilter do
         case r do
           %Rule{} ->
             case Rule.validate(r) do
-              :ok -> {:cont, :ok}
-              {:error, reason} -> {:halt, invalid(op, {fam, table, cname, r.tag || i}, reason_field(reason), reason)}
+              :ok ->
+                {:cont, :ok}
+
+              {:error, reason} ->
+                {:halt,
+                 invalid(op, {fam, table, cname, r.tag || i}, reason_field(reason), reason)}
             end
 
           other ->

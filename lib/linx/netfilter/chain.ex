@@ -86,23 +86,53 @@ defmodule Linx.Netfilter.Chain do
     base = [c.type, c.hook, c.priority]
 
     cond do
-      not is_binary(c.name) or c.name == "" -> bad(:name_empty)
-      byte_size(c.name) > 255 or String.contains?(c.name, <<0>>) -> bad({:bad_name, c.name})
+      not is_binary(c.name) or c.name == "" ->
+        bad(:name_empty)
+
+      byte_size(c.name) > 255 or String.contains?(c.name, <<0>>) ->
+        bad({:bad_name, c.name})
+
       Enum.any?(base, &is_nil/1) and Enum.any?(base, &(&1 != nil)) ->
         bad({:incomplete_base_chain, %{type: c.type, hook: c.hook, priority: c.priority}})
-      c.type != nil and c.type not in @types -> bad({:unknown_type, c.type})
-      c.hook != nil and c.hook not in @hooks -> bad({:unknown_hook, c.hook})
-      c.priority != nil and not valid_priority?(c.priority) -> bad({:bad_priority, c.priority})
-      c.policy != nil and c.policy not in [:accept, :drop] -> bad({:bad_policy, c.policy})
-      c.policy != nil and c.hook == nil -> bad({:policy_on_regular_chain, c.policy})
-      c.hook in [:ingress, :egress] and not valid_device?(c.device) -> bad({:device_required_for_hook, c.hook})
-      c.device != nil and c.hook not in [:ingress, :egress] -> bad({:device_not_allowed_for_hook, c.hook})
-      not is_list(c.flags) -> bad({:bad_flags, c.flags})
-      (f = Enum.find(c.flags, &(&1 != :hw_offload))) != nil -> bad({:unknown_flag, f})
-      not is_list(c.rules) -> bad({:bad_rules, c.rules})
-      c.comment != nil and not (is_binary(c.comment) and byte_size(c.comment) <= 253) -> bad({:bad_comment, c.comment})
-      c.handle != nil and not (is_integer(c.handle) and c.handle > 0) -> bad({:bad_handle, c.handle})
-      true -> :ok
+
+      c.type != nil and c.type not in @types ->
+        bad({:unknown_type, c.type})
+
+      c.hook != nil and c.hook not in @hooks ->
+        bad({:unknown_hook, c.hook})
+
+      c.priority != nil and not valid_priority?(c.priority) ->
+        bad({:bad_priority, c.priority})
+
+      c.policy != nil and c.policy not in [:accept, :drop] ->
+        bad({:bad_policy, c.policy})
+
+      c.policy != nil and c.hook == nil ->
+        bad({:policy_on_regular_chain, c.policy})
+
+      c.hook in [:ingress, :egress] and not valid_device?(c.device) ->
+        bad({:device_required_for_hook, c.hook})
+
+      c.device != nil and c.hook not in [:ingress, :egress] ->
+        bad({:device_not_allowed_for_hook, c.hook})
+
+      not is_list(c.flags) ->
+        bad({:bad_flags, c.flags})
+
+      (f = Enum.find(c.flags, &(&1 != :hw_offload))) != nil ->
+        bad({:unknown_flag, f})
+
+      not is_list(c.rules) ->
+        bad({:bad_rules, c.rules})
+
+      c.comment != nil and not (is_binary(c.comment) and byte_size(c.comment) <= 253) ->
+        bad({:bad_comment, c.comment})
+
+      c.handle != nil and not (is_integer(c.handle) and c.handle > 0) ->
+        bad({:bad_handle, c.handle})
+
+      true ->
+        :ok
     end
   end
 

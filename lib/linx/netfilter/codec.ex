@@ -37,15 +37,26 @@ defmodule Linx.Netfilter.Codec do
       end
 
     table = [{{:new_table, fam, table_term(t, mode)}, owner}]
-    objects = for {_, o} <- Enum.sort(t.objects), do: {object_mutation(:new_obj, fam, t.name, o), {fam, t.name, {o.kind, o.name}}}
-    flowtables = for {_, f} <- Enum.sort(t.flowtables), do: {flowtable_mutation(fam, t.name, f), {fam, t.name, {:flowtable, f.name}}}
 
-    {sets, ctx} =
-      Enum.flat_map_reduce(Enum.sort(Map.merge(t.sets, t.maps)), ctx, fn {_, s}, ctx ->
+    objects =
+      for o <- Enum.sort_by(Map.values(t.objects), &{&1.handle || :infinity, &1.kind, &1.name}),
+          do: {object_mutation(:new_obj, fam, t.name, o), {fam, t.name, {o.kind, o.name}}}
+
+    flowtables =
+      for f <- sorted(t.flowtables),
+          do: {flowtable_mutation(fam, t.name, f), {fam, t.name, {:flowtable, f.name}}}
+
+    {set_msgs, ctx} =
+      Enum.flat_map_reduce(sorted(Map.merge(t.sets, t.maps)), ctx, fn s, ctx ->
         set_items(fam, t.name, s, ctx)
       end)
 
-    chains = for c <- sorted_chains(t), do: {{:new_chain, fam, chain_term(t, c)}, {fam, t.name, c.name}}
+    # Set definitions come before chains, their elements after them: a verdict map may
+    # jump to a chain of the same batch.
+    {sets, elements} = Enum.split_with(set_msgs, &match?({{:new_set, _, _}, _}, &1))
+
+    chains =
+      for c <- sorted_chains(t), do: {{:new_chain, fam, chain_term(t, c)}, {fam, t.name, c.name}}
 
     {rules, ctx} =
       Enum.flat_map_reduce(sorted_chains(t), ctx, fn c, ctx ->
@@ -56,10 +67,19 @@ defmodule Linx.Netfilter.Codec do
         end)
       end)
 
-    {head ++ table ++ objects ++ flowtables ++ sets ++ chains ++ rules, ctx}
+    {head ++ table ++ objects ++ flowtables ++ sets ++ chains ++ elements ++ rules, ctx}
   end
 
-  defp sorted_chains(t), do: t.chains |> Map.values() |> Enum.sort_by(& &1.name)
+  # The kernel (and `nft list`) keeps creation order. Objects pulled from the kernel
+  # carry handles in that order, so a pulled ruleset is re-created in its own order;
+  # new objects follow, by name.
+  defp sorted_chains(t), do: sorted(t.chains)
+
+  defp sorted(map) do
+    map
+    |> Map.values()
+    |> Enum.sort_by(fn o -> {o.handle || :infinity, o.name} end)
+  end
 
   defp rule_id(%Rule{tag: tag}, _i) when tag != nil, do: tag
   defp rule_id(%Rule{}, i), do: i
@@ -142,7 +162,8 @@ defmodule Linx.Netfilter.Codec do
     data_type = Map.get(d, :data_type)
     set_struct = anon_struct(d, data_type)
 
-    {muts, _} = set_items_raw(fam, table, set_struct, name, id, [:anonymous | set_struct.flags], ctx)
+    {muts, _} =
+      set_items_raw(fam, table, set_struct, name, id, [:anonymous | set_struct.flags], ctx)
 
     lookup =
       %{set: name, set_id: id, sreg: Map.get(d, :sreg, 1)}
@@ -163,13 +184,22 @@ defmodule Linx.Netfilter.Codec do
 
     d =
       case exprs do
-        [] -> d
-        [one] -> Map.put(d, :expr, one)
-        many -> d |> Map.put(:exprs, many) |> Map.update(:flags, [:expr], &Enum.uniq([:expr | &1]))
+        [] ->
+          d
+
+        [one] ->
+          Map.put(d, :expr, one)
+
+        many ->
+          d |> Map.put(:exprs, many) |> Map.update(:flags, [:expr], &Enum.uniq([:expr | &1]))
       end
 
     {{:dynset, d}, [], ctx}
   end
+
+  # The model names the expectation object :ct_expectation (0.2), the kernel ct_expect.
+  def expr_term(%Expr{name: :objref, data: %{type: :ct_expectation} = d}, _f, _t, ctx),
+    do: {{:objref, %{d | type: :ct_expect}}, [], ctx}
 
   def expr_term(%Expr{name: name, data: data}, _f, _t, ctx) when is_binary(name),
     do: {{name, data}, [], ctx}
@@ -188,7 +218,12 @@ defmodule Linx.Netfilter.Codec do
   end
 
   defp anon_struct(d, _) do
-    %NSet{name: "__set%d", key_type: d.key_type, flags: d.flags -- [:anonymous], elements: d.elements}
+    %NSet{
+      name: "__set%d",
+      key_type: d.key_type,
+      flags: d.flags -- [:anonymous],
+      elements: d.elements
+    }
   end
 
   @doc false
@@ -217,7 +252,8 @@ defmodule Linx.Netfilter.Codec do
   end
 
   @doc false
-  @spec set_term(String.t(), NSet.t() | NMap.t(), String.t(), non_neg_integer(), [atom()]) :: map()
+  @spec set_term(String.t(), NSet.t() | NMap.t(), String.t(), non_neg_integer(), [atom()]) ::
+          map()
   def set_term(table, s, name, id, flags) do
     concat? = match?({:concat, _}, s.key_type)
     interval? = :interval in flags
@@ -476,7 +512,11 @@ defmodule Linx.Netfilter.Codec do
         end
       end)
       |> Map.new(fn {k, t} ->
-        {k, %{t | chains: Map.new(t.chains, fn {n, c} -> {n, %{c | rules: Enum.reverse(c.rules)}} end)}}
+        {k,
+         %{
+           t
+           | chains: Map.new(t.chains, fn {n, c} -> {n, %{c | rules: Enum.reverse(c.rules)}} end)
+         }}
       end)
 
     tables =
@@ -492,7 +532,11 @@ defmodule Linx.Netfilter.Codec do
             comment: m[:comment]
           }
 
-          update_in(acc, [{fam, m.table}], &%{&1 | objects: Map.put(&1.objects, {kind, o.name}, o)})
+          update_in(
+            acc,
+            [{fam, m.table}],
+            &%{&1 | objects: Map.put(&1.objects, {kind, o.name}, o)}
+          )
         else
           _ -> acc
         end
@@ -605,6 +649,9 @@ defmodule Linx.Netfilter.Codec do
     %Expr{name: :dynset, data: canonical_data(:dynset, data)}
   end
 
+  defp generic({:objref, %{type: :ct_expect} = data}, _anon),
+    do: %Expr{name: :objref, data: %{data | type: :ct_expectation}}
+
   defp generic({name, data}, _anon), do: %Expr{name: name, data: canonical_data(name, data)}
 
   # Attributes the kernel dumps with their default value are dropped, so constructors
@@ -634,7 +681,9 @@ defmodule Linx.Netfilter.Codec do
         drop_if(data, :timeout, 0)
 
       :quota ->
-        Map.update(data, :flags, [], &(&1 -- [:depleted])) |> Enum.reject(fn {_, v} -> v == [] end) |> Map.new()
+        Map.update(data, :flags, [], &(&1 -- [:depleted]))
+        |> Enum.reject(fn {_, v} -> v == [] end)
+        |> Map.new()
 
       _ ->
         data
@@ -715,7 +764,16 @@ defmodule Linx.Netfilter.Codec do
         ]
 
         kind = if :map in kflags, do: :map, else: :set
-        els = elements_from_terms(key_type, data_type, kind, :interval in kflags, m[:timeout], elements)
+
+        els =
+          elements_from_terms(
+            key_type,
+            data_type,
+            kind,
+            :interval in kflags,
+            m[:timeout],
+            elements
+          )
 
         if kind == :map,
           do: struct(NMap, common ++ [data_type: data_type, elements: els]),

@@ -60,7 +60,10 @@ defmodule Linx.Netfilter.Diff do
     [{:create_table, fam, t}] ++
       for({_, o} <- Enum.sort(t.objects), do: {:create_object, fam, t.name, o}) ++
       for({_, f} <- Enum.sort(t.flowtables), do: {:create_flowtable, fam, t.name, f}) ++
-      for({_, s} <- Enum.sort(Map.merge(t.sets, t.maps)), do: {:create_set, fam, %{s | table: t.name}}) ++
+      for(
+        {_, s} <- Enum.sort(Map.merge(t.sets, t.maps)),
+        do: {:create_set, fam, %{s | table: t.name}}
+      ) ++
       Enum.flat_map(Enum.sort(t.chains), fn {_, c} -> create_chain(fam, t.name, c) end)
   end
 
@@ -75,16 +78,29 @@ defmodule Linx.Netfilter.Diff do
 
     object_ops =
       Enum.flat_map(objects, fn
-        {:add, o} -> [{:create_object, fam, name, o}]
-        {:del, o} -> [{:delete_object, fam, name, o.kind, o.name}]
-        {:change, o_old, o_new} -> [{:delete_object, fam, name, o_old.kind, o_old.name}, {:create_object, fam, name, o_new}]
+        {:add, o} ->
+          [{:create_object, fam, name, o}]
+
+        {:del, o} ->
+          [{:delete_object, fam, name, o.kind, o.name}]
+
+        {:change, o_old, o_new} ->
+          [
+            {:delete_object, fam, name, o_old.kind, o_old.name},
+            {:create_object, fam, name, o_new}
+          ]
       end)
 
     flowtable_ops =
       Enum.flat_map(flowtables, fn
-        {:add, f} -> [{:create_flowtable, fam, name, f}]
-        {:del, f} -> [{:delete_flowtable, fam, name, f.name}]
-        {:change, f_old, f_new} -> [{:delete_flowtable, fam, name, f_old.name}, {:create_flowtable, fam, name, f_new}]
+        {:add, f} ->
+          [{:create_flowtable, fam, name, f}]
+
+        {:del, f} ->
+          [{:delete_flowtable, fam, name, f.name}]
+
+        {:change, f_old, f_new} ->
+          [{:delete_flowtable, fam, name, f_old.name}, {:create_flowtable, fam, name, f_new}]
       end)
 
     set_ops = sets_diff(fam, name, Map.merge(old.sets, old.maps), Map.merge(new.sets, new.maps))
@@ -105,7 +121,8 @@ defmodule Linx.Netfilter.Diff do
       end)
 
     gone_chains =
-      for {cname, _} <- Enum.sort(old.chains), not Map.has_key?(new.chains, cname),
+      for {cname, _} <- Enum.sort(old.chains),
+          not Map.has_key?(new.chains, cname),
           do: {:delete_chain, fam, name, cname}
 
     object_ops ++ flowtable_ops ++ set_ops ++ chain_ops ++ gone_chains
@@ -132,8 +149,11 @@ defmodule Linx.Netfilter.Diff do
     adds_changes =
       for {k, n} <- Enum.sort(new) do
         case Map.fetch(old, k) do
-          :error -> {:add, n}
-          {:ok, o} -> if norm.(strip(pair.(o, n))) == norm.(strip(n)), do: nil, else: {:change, o, n}
+          :error ->
+            {:add, n}
+
+          {:ok, o} ->
+            if norm.(strip(pair.(o, n))) == norm.(strip(n)), do: nil, else: {:change, o, n}
         end
       end
 
@@ -161,7 +181,11 @@ defmodule Linx.Netfilter.Diff do
         end
       end)
 
-    gone = for {sname, _} <- Enum.sort(old), not Map.has_key?(new, sname), do: {:delete_set, fam, table, sname}
+    gone =
+      for {sname, _} <- Enum.sort(old),
+          not Map.has_key?(new, sname),
+          do: {:delete_set, fam, table, sname}
+
     changes ++ gone
   end
 
@@ -202,14 +226,20 @@ defmodule Linx.Netfilter.Diff do
         new_tags = MapSet.new(new, & &1.tag)
 
         deletes =
-          for r <- old, not MapSet.member?(new_tags, r.tag),
+          for r <- old,
+              not MapSet.member?(new_tags, r.tag),
               do: {:delete_rule, fam, table, chain, r.handle}
 
         upserts =
           Enum.flat_map(new, fn r ->
             case Map.fetch(by_tag, r.tag) do
-              :error -> [{:create_rule, fam, table, chain, r, :append}]
-              {:ok, o} -> if rule_key(o) == rule_key(r), do: [], else: [{:replace_rule, fam, table, chain, o.handle, r}]
+              :error ->
+                [{:create_rule, fam, table, chain, r, :append}]
+
+              {:ok, o} ->
+                if rule_key(o) == rule_key(r),
+                  do: [],
+                  else: [{:replace_rule, fam, table, chain, o.handle, r}]
             end
           end)
 
@@ -235,7 +265,10 @@ defmodule Linx.Netfilter.Diff do
   @doc false
   @spec stateless(Expr.t()) :: term()
   def stateless(%Expr{name: :counter}), do: {:counter}
-  def stateless(%Expr{name: :quota, data: d}) when is_map(d), do: {:quota, Map.delete(d, :consumed)}
+
+  def stateless(%Expr{name: :quota, data: d}) when is_map(d),
+    do: {:quota, Map.delete(d, :consumed)}
+
   def stateless(%Expr{name: :limit, data: d}), do: {:limit, d}
 
   def stateless(%Expr{name: :dynset, data: d}) when is_map(d),

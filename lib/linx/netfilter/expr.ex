@@ -221,7 +221,9 @@ defmodule Linx.Netfilter.Expr do
   """
   @spec cmp(atom(), binary() | {atom(), term()}, keyword()) :: t()
   def cmp(op, value, opts \\ []) do
-    op in @cmp_ops || raise ArgumentError, "cmp op must be one of #{inspect(@cmp_ops)}, got #{inspect(op)}"
+    op in @cmp_ops ||
+      raise ArgumentError, "cmp op must be one of #{inspect(@cmp_ops)}, got #{inspect(op)}"
+
     %__MODULE__{name: :cmp, data: %{sreg: reg!(opts, :sreg, 1), op: op, data: value!(value)}}
   end
 
@@ -239,7 +241,11 @@ defmodule Linx.Netfilter.Expr do
   defp value!({type, v}) when is_atom(type) or is_tuple(type), do: Type.encode!(type, v)
 
   defp value!(other),
-    do: raise(ArgumentError, "a compared value is 1..64 raw bytes or {type, value}, got #{inspect(other)}")
+    do:
+      raise(
+        ArgumentError,
+        "a compared value is 1..64 raw bytes or {type, value}, got #{inspect(other)}"
+      )
 
   # -- loads ----------------------------------------------------------------------
 
@@ -404,7 +410,13 @@ defmodule Linx.Netfilter.Expr do
   def byteorder(op, len, size, opts \\ []) when op in [:ntoh, :hton] and size in [2, 4, 8] do
     %__MODULE__{
       name: :byteorder,
-      data: %{sreg: reg!(opts, :sreg, 1), dreg: reg!(opts, :dreg, 1), op: op, len: len, size: size}
+      data: %{
+        sreg: reg!(opts, :sreg, 1),
+        dreg: reg!(opts, :dreg, 1),
+        op: op,
+        len: len,
+        size: size
+      }
     }
   end
 
@@ -448,7 +460,12 @@ defmodule Linx.Netfilter.Expr do
       |> Enum.uniq()
 
     data =
-      %{key_type: key_type, elements: elements, flags: Enum.sort(flags), sreg: reg!(opts, :sreg, 1)}
+      %{
+        key_type: key_type,
+        elements: elements,
+        flags: Enum.sort(flags),
+        sreg: reg!(opts, :sreg, 1)
+      }
       |> put_opt(:inv, if(opts[:inv], do: true))
 
     %__MODULE__{name: :__anon_set, data: data}
@@ -562,7 +579,10 @@ defmodule Linx.Netfilter.Expr do
   def counter(opts \\ []) do
     %__MODULE__{
       name: :counter,
-      data: %{packets: nonneg!(opts[:packets] || 0, :packets), bytes: nonneg!(opts[:bytes] || 0, :bytes)}
+      data: %{
+        packets: nonneg!(opts[:packets] || 0, :packets),
+        bytes: nonneg!(opts[:bytes] || 0, :bytes)
+      }
     }
   end
 
@@ -573,20 +593,25 @@ defmodule Linx.Netfilter.Expr do
   """
   @spec limit(pos_integer(), atom(), keyword()) :: t()
   def limit(rate, unit, opts \\ []) when is_integer(rate) and rate > 0 do
-    secs = Map.get(@limit_units, unit) || raise ArgumentError, "limit unit must be one of #{inspect(Map.keys(@limit_units))}, got #{inspect(unit)}"
+    secs =
+      Map.get(@limit_units, unit) ||
+        raise ArgumentError,
+              "limit unit must be one of #{inspect(Map.keys(@limit_units))}, got #{inspect(unit)}"
+
     type = Keyword.get(opts, :type, :pkts)
     type in [:pkts, :bytes] || raise ArgumentError, "limit type must be :pkts or :bytes"
     burst = Keyword.get(opts, :burst, if(type == :pkts, do: 5, else: 0))
 
     %__MODULE__{
       name: :limit,
-      data: %{
-        rate: rate,
-        unit: secs,
-        burst: nonneg!(burst, :burst),
-        type: type
-      }
-      |> put_opt(:flags, if(opts[:over], do: [:inv]))
+      data:
+        %{
+          rate: rate,
+          unit: secs,
+          burst: nonneg!(burst, :burst),
+          type: type
+        }
+        |> put_opt(:flags, if(opts[:over], do: [:inv]))
     }
   end
 
@@ -714,7 +739,10 @@ defmodule Linx.Netfilter.Expr do
 
     case {opts[:port_min], opts[:port_max]} do
       {nil, nil} ->
-        %__MODULE__{name: name, data: put_opt(%{}, :flags, if(flags != [], do: sort_flags(flags)))}
+        %__MODULE__{
+          name: name,
+          data: put_opt(%{}, :flags, if(flags != [], do: sort_flags(flags)))
+        }
 
       {min, max} ->
         port!(min)
@@ -727,7 +755,11 @@ defmodule Linx.Netfilter.Expr do
             do: [immediate(<<min::16>>, dreg: reg)],
             else: [immediate(<<min::16>>, dreg: reg), immediate(<<max::16>>, dreg: reg + 1)]
 
-        data = %{flags: flags, reg_proto_min: reg, reg_proto_max: if(max != min, do: reg + 1, else: reg)}
+        data = %{
+          flags: flags,
+          reg_proto_min: reg,
+          reg_proto_max: if(max != min, do: reg + 1, else: reg)
+        }
 
         loads ++ [%__MODULE__{name: name, data: data}]
     end
@@ -749,7 +781,11 @@ defmodule Linx.Netfilter.Expr do
     level = opts[:level] || if(group == nil, do: :warn)
 
     if level && level not in @log_levels,
-      do: raise(ArgumentError, "log level must be one of #{inspect(@log_levels)}, got #{inspect(level)}")
+      do:
+        raise(
+          ArgumentError,
+          "log level must be one of #{inspect(@log_levels)}, got #{inspect(level)}"
+        )
 
     if level && group,
       do: raise(ArgumentError, "log takes a :group (NFLOG) or a :level (kernel log), not both")
@@ -759,13 +795,22 @@ defmodule Linx.Netfilter.Expr do
 
     prefix = opts[:prefix]
 
-    if prefix && (not is_binary(prefix) or byte_size(prefix) > 127 or String.contains?(prefix, <<0>>)),
-      do: raise(ArgumentError, "log prefix must be a string of at most 127 bytes, got #{inspect(prefix)}")
+    if prefix &&
+         (not is_binary(prefix) or byte_size(prefix) > 127 or String.contains?(prefix, <<0>>)),
+       do:
+         raise(
+           ArgumentError,
+           "log prefix must be a string of at most 127 bytes, got #{inspect(prefix)}"
+         )
 
     flags = flags!(opts[:flags] || [], @log_flags, :log)
 
     if flags != [] and group,
-      do: raise(ArgumentError, "log :flags apply to the kernel log (a :level), not to an NFLOG :group")
+      do:
+        raise(
+          ArgumentError,
+          "log :flags apply to the kernel log (a :level), not to an NFLOG :group"
+        )
 
     data =
       %{}
@@ -804,7 +849,11 @@ defmodule Linx.Netfilter.Expr do
   @spec fib(:oif | :oifname | :addrtype, [atom()], keyword()) :: t()
   def fib(result, flags, opts \\ []) when result in [:oif, :oifname, :addrtype] do
     flags = flags!(flags, [:saddr, :daddr, :mark, :iif, :oif, :present], :fib)
-    %__MODULE__{name: :fib, data: %{dreg: reg!(opts, :dreg, 1), result: result, flags: sort_flags(flags)}}
+
+    %__MODULE__{
+      name: :fib,
+      data: %{dreg: reg!(opts, :dreg, 1), result: result, flags: sort_flags(flags)}
+    }
   end
 
   @doc """
@@ -840,7 +889,8 @@ defmodule Linx.Netfilter.Expr do
 
   @doc "A number generator (`numgen inc mod 2`): `type` `:inc` or `:random`, `:offset`."
   @spec numgen(:inc | :random, pos_integer(), keyword()) :: t()
-  def numgen(type, modulus, opts \\ []) when type in [:inc, :random] and is_integer(modulus) and modulus > 0 do
+  def numgen(type, modulus, opts \\ [])
+      when type in [:inc, :random] and is_integer(modulus) and modulus > 0 do
     data =
       %{dreg: reg!(opts, :dreg, 1), modulus: modulus, type: type}
       |> put_opt(:offset, nonzero(opts[:offset]))
@@ -931,8 +981,32 @@ defmodule Linx.Netfilter.Expr do
   @spec match(atom() | {atom(), atom()}, atom(), term()) :: [t()]
   def match(selector, op \\ :eq, value) do
     {load, type} = selector!(selector)
-    [load | match_value(type, op, value)]
+
+    case prefix_match(load, type, op, value) do
+      nil -> [load | match_value(type, op, value)]
+      exprs -> exprs
+    end
   end
+
+  # nft loads only the bytes a byte-aligned prefix covers: `ip saddr 10.0.0.0/8` is a
+  # 1-byte load and compare; other prefixes load the whole address and mask it.
+  defp prefix_match(%__MODULE__{name: :payload, data: d}, type, op, value)
+       when type in [:ipv4_addr, :ipv6_addr] and op in [:eq, :neq] and not is_list(value) do
+    case Type.canonical(type, value, interval: true) do
+      {:ok, %Linx.IP.Subnet{address: ip, prefix: p}}
+      when p > 0 and p < bit_size(ip.bytes) and rem(p, 8) == 0 ->
+        bytes = div(p + 7, 8)
+        load = payload(d.base, d.offset, bytes, dreg: d.dreg)
+        want = binary_part(ip.bytes, 0, bytes)
+
+        [load, cmp(op, want, sreg: d.dreg)]
+
+      _ ->
+        nil
+    end
+  end
+
+  defp prefix_match(_load, _type, _op, _value), do: nil
 
   defp selector!({:meta, key}) do
     meta_key!(key)
@@ -963,12 +1037,19 @@ defmodule Linx.Netfilter.Expr do
   defp existing_atom!(s, sel) do
     String.to_existing_atom(s)
   rescue
-    ArgumentError -> reraise ArgumentError, "unknown match selector #{inspect(sel)}", __STACKTRACE__
+    ArgumentError ->
+      reraise ArgumentError, "unknown match selector #{inspect(sel)}", __STACKTRACE__
   end
 
   @flag_types [:ct_state, :ct_status, :tcp_flag]
 
-  defp match_value(type, op, value) when type in @flag_types and is_list(value) and op in [:eq, :neq] do
+  # Flags are tested with a mask, `!= 0`, whether one flag or several are named.
+  defp match_value(type, op, value)
+       when type in @flag_types and is_atom(value) and op in [:eq, :neq],
+       do: match_value(type, op, [value])
+
+  defp match_value(type, op, value)
+       when type in @flag_types and is_list(value) and op in [:eq, :neq] do
     bits = flag_bits!(type, value)
     len = type_len(type)
     mask = encode_int(type, bits, len)
@@ -976,12 +1057,13 @@ defmodule Linx.Netfilter.Expr do
     [bitwise(mask, zero), cmp(if(op == :eq, do: :neq, else: :eq), zero)]
   end
 
-  defp match_value(type, op, value) when is_list(value) and op in [:eq, :neq] and not is_tuple(type) do
+  defp match_value(type, op, value)
+       when is_list(value) and op in [:eq, :neq] and not is_tuple(type) do
     [set_literal(value, type, inv: op == :neq)]
   end
 
   defp match_value(type, op, %Range{first: a, last: b}) when op in [:eq, :neq],
-    do: [range(op, typed(type, a), typed(type, b))]
+    do: range_match(op, typed(type, a), typed(type, b))
 
   defp match_value(type, op, value)
        when type in [:ipv4_addr, :ipv6_addr] and op in [:eq, :neq] do
@@ -992,12 +1074,12 @@ defmodule Linx.Netfilter.Expr do
         if p == bits do
           [cmp(op, ip.bytes)]
         else
-          mask = <<(-1 <<< (bits - p))::size(bits)>>
+          mask = <<-1 <<< (bits - p)::size(bits)>>
           [bitwise(mask, <<0::size(bits)>>), cmp(op, ip.bytes)]
         end
 
       {:ok, {lo, hi}} ->
-        [range(op, lo.bytes, hi.bytes)]
+        range_match(op, lo.bytes, hi.bytes)
 
       {:ok, ip} ->
         [cmp(op, ip.bytes)]
@@ -1008,9 +1090,13 @@ defmodule Linx.Netfilter.Expr do
   end
 
   defp match_value(type, op, {a, b}) when op in [:eq, :neq],
-    do: [range(op, typed(type, a), typed(type, b))]
+    do: range_match(op, typed(type, a), typed(type, b))
 
   defp match_value(type, op, value), do: [cmp(op, typed(type, value))]
+
+  # As nft: an inclusive range is two comparisons; its negation the range expression.
+  defp range_match(:eq, lo, hi), do: [cmp(:gte, lo), cmp(:lte, hi)]
+  defp range_match(:neq, lo, hi), do: [range(:neq, lo, hi)]
 
   defp typed({:int, len}, v) when is_integer(v), do: <<v::size(len * 8)>>
   defp typed(:len32, v) when is_integer(v), do: <<v::native-32>>
@@ -1027,18 +1113,41 @@ defmodule Linx.Netfilter.Expr do
 
   # /usr/include/linux/tcp.h flag bits as nft names them; ct status from
   # nf_conntrack_common.h IPS_* bits.
-  @tcp_flags %{fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ecn: 0x40, cwr: 0x80}
-  @ct_status %{expected: 1, seen_reply: 2, assured: 4, confirmed: 8, snat: 16, dnat: 32, dying: 512}
+  @tcp_flags %{
+    fin: 0x01,
+    syn: 0x02,
+    rst: 0x04,
+    psh: 0x08,
+    ack: 0x10,
+    urg: 0x20,
+    ecn: 0x40,
+    cwr: 0x80
+  }
+  @ct_status %{
+    expected: 1,
+    seen_reply: 2,
+    assured: 4,
+    confirmed: 8,
+    snat: 16,
+    dnat: 32,
+    dying: 512
+  }
 
-  defp flag_bits!(:ct_state, v), do: Type.ct_state_bits(v) || raise(ArgumentError, "bad ct state #{inspect(v)}")
+  defp flag_bits!(:ct_state, v),
+    do: Type.ct_state_bits(v) || raise(ArgumentError, "bad ct state #{inspect(v)}")
+
   defp flag_bits!(:tcp_flag, v), do: bits_from!(v, @tcp_flags, :tcp_flags)
   defp flag_bits!(:ct_status, v), do: bits_from!(v, @ct_status, :ct_status)
 
   defp bits_from!(list, table, what) do
     Enum.reduce(list, 0, fn f, acc ->
       case Map.fetch(table, f) do
-        {:ok, b} -> acc ||| b
-        :error -> raise ArgumentError, "unknown #{what} flag #{inspect(f)}; known: #{inspect(Map.keys(table))}"
+        {:ok, b} ->
+          acc ||| b
+
+        :error ->
+          raise ArgumentError,
+                "unknown #{what} flag #{inspect(f)}; known: #{inspect(Map.keys(table))}"
       end
     end)
   end
@@ -1054,7 +1163,9 @@ defmodule Linx.Netfilter.Expr do
 
   defp nonneg!(nil, _key), do: nil
   defp nonneg!(n, _key) when is_integer(n) and n >= 0, do: n
-  defp nonneg!(n, key), do: raise(ArgumentError, "#{key} must be a non-negative integer, got #{inspect(n)}")
+
+  defp nonneg!(n, key),
+    do: raise(ArgumentError, "#{key} must be a non-negative integer, got #{inspect(n)}")
 
   defp nonzero(nil), do: nil
   defp nonzero(0), do: nil
@@ -1062,8 +1173,12 @@ defmodule Linx.Netfilter.Expr do
 
   defp flags!(flags, allowed, what) when is_list(flags) do
     case Enum.reject(flags, &(&1 in allowed)) do
-      [] -> Enum.uniq(flags)
-      bad -> raise ArgumentError, "unknown #{what} flag(s) #{inspect(bad)}; allowed: #{inspect(allowed)}"
+      [] ->
+        Enum.uniq(flags)
+
+      bad ->
+        raise ArgumentError,
+              "unknown #{what} flag(s) #{inspect(bad)}; allowed: #{inspect(allowed)}"
     end
   end
 

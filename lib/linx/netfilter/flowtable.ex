@@ -12,7 +12,13 @@ defmodule Linx.Netfilter.Flowtable do
   """
 
   @enforce_keys [:name]
-  defstruct name: nil, table: nil, hook: :ingress, priority: 0, handle: nil, devices: [], flags: []
+  defstruct name: nil,
+            table: nil,
+            hook: :ingress,
+            priority: 0,
+            handle: nil,
+            devices: [],
+            flags: []
 
   @type t :: %__MODULE__{
           name: String.t(),
@@ -52,14 +58,30 @@ defmodule Linx.Netfilter.Flowtable do
   @spec validate(t()) :: :ok | {:error, {:bad_flowtable, term()}}
   def validate(%__MODULE__{} = ft) do
     cond do
-      not is_binary(ft.name) or ft.name == "" -> {:error, {:bad_flowtable, :name_empty}}
-      ft.hook != :ingress -> {:error, {:bad_flowtable, {:bad_hook, ft.hook}}}
-      not (is_integer(ft.priority) or ft.priority == :filter) -> {:error, {:bad_flowtable, {:bad_priority, ft.priority}}}
-      not is_list(ft.devices) -> {:error, {:bad_flowtable, {:bad_devices, ft.devices}}}
-      (d = Enum.find(ft.devices, &(not (is_binary(&1) and &1 != "" and byte_size(&1) < 16)))) != nil -> {:error, {:bad_flowtable, {:bad_device, d}}}
-      not is_list(ft.flags) -> {:error, {:bad_flowtable, {:bad_flags, ft.flags}}}
-      (f = Enum.find(ft.flags, &(&1 not in [:hw_offload, :counter]))) != nil -> {:error, {:bad_flowtable, {:unknown_flag, f}}}
-      true -> :ok
+      not is_binary(ft.name) or ft.name == "" ->
+        {:error, {:bad_flowtable, :name_empty}}
+
+      ft.hook != :ingress ->
+        {:error, {:bad_flowtable, {:bad_hook, ft.hook}}}
+
+      not (is_integer(ft.priority) or ft.priority == :filter) ->
+        {:error, {:bad_flowtable, {:bad_priority, ft.priority}}}
+
+      not is_list(ft.devices) ->
+        {:error, {:bad_flowtable, {:bad_devices, ft.devices}}}
+
+      (d = Enum.find(ft.devices, &(not (is_binary(&1) and &1 != "" and byte_size(&1) < 16)))) !=
+          nil ->
+        {:error, {:bad_flowtable, {:bad_device, d}}}
+
+      not is_list(ft.flags) ->
+        {:error, {:bad_flowtable, {:bad_flags, ft.flags}}}
+
+      (f = Enum.find(ft.flags, &(&1 not in [:hw_offload, :counter]))) != nil ->
+        {:error, {:bad_flowtable, {:unknown_flag, f}}}
+
+      true ->
+        :ok
     end
   end
 end

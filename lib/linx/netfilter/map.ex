@@ -127,7 +127,9 @@ defmodule Linx.Netfilter.Map do
     |> case do
       {:ok, keys} ->
         keys = MapSet.new(keys)
-        {:ok, %{m | elements: Enum.reject(m.elements, &MapSet.member?(keys, Element.key_of(&1, :map)))}}
+
+        {:ok,
+         %{m | elements: Enum.reject(m.elements, &MapSet.member?(keys, Element.key_of(&1, :map)))}}
 
       error ->
         error

@@ -296,7 +296,8 @@ defmodule Linx.Netfilter.Object do
     end)
   end
 
-  defp policy(_proto, p), do: {:error, "policy must be a map of state => seconds, got #{inspect(p)}"}
+  defp policy(_proto, p),
+    do: {:error, "policy must be a map of state => seconds, got #{inspect(p)}"}
 
   @doc false
   # Kind <-> NIF term: the codec's object type and data map (nf_tables.h attributes).
@@ -324,8 +325,7 @@ defmodule Linx.Netfilter.Object do
     states = Map.get(@timeout_states, d.protocol, [])
     policy = for {s, secs} <- Enum.sort(d.policy), do: {Keyword.fetch!(states, s), secs}
 
-    {:ct_timeout,
-     %{l3proto: @l3[d.l3proto], l4proto: Type.protocol(d.protocol), policy: policy}}
+    {:ct_timeout, %{l3proto: @l3[d.l3proto], l4proto: Type.protocol(d.protocol), policy: policy}}
   end
 
   def to_term(%__MODULE__{kind: :ct_expectation, data: d}) do
@@ -352,7 +352,9 @@ defmodule Linx.Netfilter.Object do
   def from_term(:counter, d), do: {:counter, %{packets: d[:packets] || 0, bytes: d[:bytes] || 0}}
 
   def from_term(:quota, d),
-    do: {:quota, %{bytes: d[:bytes] || 0, consumed: d[:consumed] || 0, over: :inv in (d[:flags] || [])}}
+    do:
+      {:quota,
+       %{bytes: d[:bytes] || 0, consumed: d[:consumed] || 0, over: :inv in (d[:flags] || [])}}
 
   def from_term(:limit, d) do
     unit = Enum.find_value(@units, :second, fn {u, s} -> if s == d[:unit], do: u end)
@@ -378,8 +380,10 @@ defmodule Linx.Netfilter.Object do
     names = Map.new(states, fn {n, id} -> {id, n} end)
 
     policy =
-      for {id, secs} <- d[:policy] || [], Map.has_key?(names, id), into: %{},
-        do: {names[id], secs}
+      for {id, secs} <- d[:policy] || [],
+          Map.has_key?(names, id),
+          into: %{},
+          do: {names[id], secs}
 
     {:ct_timeout, %{protocol: proto, l3proto: l3_name(d[:l3proto]), policy: policy}}
   end

@@ -80,9 +80,20 @@ defmodule Linx.Netfilter.Patch do
     def inspect(%{ops: ops}, _opts) do
       count = fn pred -> Enum.count(ops, &pred.(elem(&1, 0))) end
       elements = count.(&(&1 in [:add_set_elements, :delete_set_elements]))
-      creates = count.(&(String.starts_with?(Atom.to_string(&1), "create_")))
+      creates = count.(&String.starts_with?(Atom.to_string(&1), "create_"))
       replaces = count.(&(&1 == :replace_rule))
-      deletes = count.(&(&1 in [:delete_rule, :delete_chain, :delete_set, :delete_object, :delete_flowtable, :delete_table]))
+
+      deletes =
+        count.(
+          &(&1 in [
+              :delete_rule,
+              :delete_chain,
+              :delete_set,
+              :delete_object,
+              :delete_flowtable,
+              :delete_table
+            ])
+        )
 
       "#Linx.Netfilter.Patch<#{length(ops)} ops: #{creates} creates, #{replaces} replaces, " <>
         "#{deletes} deletes, #{elements} element-ops>"

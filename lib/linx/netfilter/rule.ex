@@ -114,15 +114,32 @@ defmodule Linx.Netfilter.Rule do
   @spec validate(t()) :: :ok | {:error, reason()}
   def validate(%__MODULE__{} = r) do
     cond do
-      r.expressions == [] -> {:error, {:bad_rule, :empty}}
-      not is_list(r.expressions) -> {:error, {:bad_rule, {:not_an_expression, r.expressions}}}
-      (bad = Enum.find(r.expressions, &(not match?(%Expr{}, &1)))) != nil -> {:error, {:bad_rule, {:not_an_expression, bad}}}
-      r.tag != nil and not is_atom(r.tag) and not is_binary(r.tag) -> {:error, {:bad_rule, {:tag_not_atom, r.tag}}}
-      r.tag in [true, false] -> {:error, {:bad_rule, {:tag_not_atom, r.tag}}}
-      r.comment != nil and not valid_comment?(r.comment) -> {:error, {:bad_rule, {:bad_comment, r.comment}}}
-      r.handle != nil and not (is_integer(r.handle) and r.handle > 0) -> {:error, {:bad_rule, {:bad_handle, r.handle}}}
-      r.chain != nil and not is_binary(r.chain) -> {:error, {:bad_rule, {:bad_chain, r.chain}}}
-      true -> :ok
+      r.expressions == [] ->
+        {:error, {:bad_rule, :empty}}
+
+      not is_list(r.expressions) ->
+        {:error, {:bad_rule, {:not_an_expression, r.expressions}}}
+
+      (bad = Enum.find(r.expressions, &(not match?(%Expr{}, &1)))) != nil ->
+        {:error, {:bad_rule, {:not_an_expression, bad}}}
+
+      r.tag != nil and not is_atom(r.tag) and not is_binary(r.tag) ->
+        {:error, {:bad_rule, {:tag_not_atom, r.tag}}}
+
+      r.tag in [true, false] ->
+        {:error, {:bad_rule, {:tag_not_atom, r.tag}}}
+
+      r.comment != nil and not valid_comment?(r.comment) ->
+        {:error, {:bad_rule, {:bad_comment, r.comment}}}
+
+      r.handle != nil and not (is_integer(r.handle) and r.handle > 0) ->
+        {:error, {:bad_rule, {:bad_handle, r.handle}}}
+
+      r.chain != nil and not is_binary(r.chain) ->
+        {:error, {:bad_rule, {:bad_chain, r.chain}}}
+
+      true ->
+        :ok
     end
   end
 

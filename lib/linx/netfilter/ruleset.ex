@@ -108,11 +108,13 @@ defmodule Linx.Netfilter.Ruleset do
 
   @doc "Adds a named set."
   @spec add_set(t(), table_ref(), NSet.t()) :: result()
-  def add_set(%__MODULE__{} = rs, ref, %NSet{} = set), do: update(rs, ref, &Table.add_set(&1, set))
+  def add_set(%__MODULE__{} = rs, ref, %NSet{} = set),
+    do: update(rs, ref, &Table.add_set(&1, set))
 
   @doc "Adds a named map or verdict map."
   @spec add_map(t(), table_ref(), NMap.t()) :: result()
-  def add_map(%__MODULE__{} = rs, ref, %NMap{} = map), do: update(rs, ref, &Table.add_map(&1, map))
+  def add_map(%__MODULE__{} = rs, ref, %NMap{} = map),
+    do: update(rs, ref, &Table.add_map(&1, map))
 
   @doc "Adds a stateful object."
   @spec add_object(t(), table_ref(), Object.t()) :: result()

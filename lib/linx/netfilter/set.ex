@@ -87,19 +87,44 @@ defmodule Linx.Netfilter.Set do
   @spec common(map(), atom()) :: :ok | {:error, term()}
   def common(s, tag) do
     cond do
-      not is_binary(s.name) or s.name == "" -> {:error, {tag, :name_empty}}
-      byte_size(s.name) > 255 or String.contains?(s.name, <<0>>) -> {:error, {tag, {:bad_name, s.name}}}
-      s.key_type == nil -> {:error, {tag, :key_type_required}}
-      not Type.valid?(s.key_type) -> {:error, {tag, {:unknown_key_type, s.key_type}}}
-      not is_list(s.flags) -> {:error, {tag, {:bad_flags, s.flags}}}
-      (f = Enum.find(s.flags, &(&1 not in @flags))) != nil -> {:error, {tag, {:unknown_flag, f}}}
-      not is_list(s.elements) -> {:error, {tag, {:bad_elements, s.elements}}}
-      not pos_or_nil?(s.timeout) -> {:error, {tag, {:bad_timeout, s.timeout}}}
-      not pos_or_nil?(s.gc_interval) -> {:error, {tag, {:bad_gc_interval, s.gc_interval}}}
-      not pos_or_nil?(s.size) -> {:error, {tag, {:bad_size, s.size}}}
-      s.comment != nil and not (is_binary(s.comment) and byte_size(s.comment) <= 253) -> {:error, {tag, {:bad_comment, s.comment}}}
-      s.handle != nil and not (is_integer(s.handle) and s.handle > 0) -> {:error, {tag, {:bad_handle, s.handle}}}
-      true -> :ok
+      not is_binary(s.name) or s.name == "" ->
+        {:error, {tag, :name_empty}}
+
+      byte_size(s.name) > 255 or String.contains?(s.name, <<0>>) ->
+        {:error, {tag, {:bad_name, s.name}}}
+
+      s.key_type == nil ->
+        {:error, {tag, :key_type_required}}
+
+      not Type.valid?(s.key_type) ->
+        {:error, {tag, {:unknown_key_type, s.key_type}}}
+
+      not is_list(s.flags) ->
+        {:error, {tag, {:bad_flags, s.flags}}}
+
+      (f = Enum.find(s.flags, &(&1 not in @flags))) != nil ->
+        {:error, {tag, {:unknown_flag, f}}}
+
+      not is_list(s.elements) ->
+        {:error, {tag, {:bad_elements, s.elements}}}
+
+      not pos_or_nil?(s.timeout) ->
+        {:error, {tag, {:bad_timeout, s.timeout}}}
+
+      not pos_or_nil?(s.gc_interval) ->
+        {:error, {tag, {:bad_gc_interval, s.gc_interval}}}
+
+      not pos_or_nil?(s.size) ->
+        {:error, {tag, {:bad_size, s.size}}}
+
+      s.comment != nil and not (is_binary(s.comment) and byte_size(s.comment) <= 253) ->
+        {:error, {tag, {:bad_comment, s.comment}}}
+
+      s.handle != nil and not (is_integer(s.handle) and s.handle > 0) ->
+        {:error, {tag, {:bad_handle, s.handle}}}
+
+      true ->
+        :ok
     end
   end
 
@@ -135,7 +160,9 @@ defmodule Linx.Netfilter.Set do
   def delete_elements(%__MODULE__{} = s, elements) when is_list(elements) do
     with {:ok, gone} <- canonical_elements(s, elements, :bad_set_element) do
       keys = MapSet.new(gone, &Element.key_of(&1, :set))
-      {:ok, %{s | elements: Enum.reject(s.elements, &MapSet.member?(keys, Element.key_of(&1, :set)))}}
+
+      {:ok,
+       %{s | elements: Enum.reject(s.elements, &MapSet.member?(keys, Element.key_of(&1, :set)))}}
     end
   end
 end

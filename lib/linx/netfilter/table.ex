@@ -137,9 +137,15 @@ defmodule Linx.Netfilter.Table do
   @spec add_set(t(), NSet.t()) :: {:ok, t()} | {:error, term()}
   def add_set(%__MODULE__{} = t, %NSet{} = s) do
     cond do
-      Map.has_key?(t.sets, s.name) -> {:error, {:bad_table, {:duplicate_set, s.name}}}
-      Map.has_key?(t.maps, s.name) -> {:error, {:bad_table, {:set_map_name_collision, s.name}}}
-      true -> with {:ok, s} <- NSet.build(s), do: {:ok, %{t | sets: Map.put(t.sets, s.name, %{s | table: t.name})}}
+      Map.has_key?(t.sets, s.name) ->
+        {:error, {:bad_table, {:duplicate_set, s.name}}}
+
+      Map.has_key?(t.maps, s.name) ->
+        {:error, {:bad_table, {:set_map_name_collision, s.name}}}
+
+      true ->
+        with {:ok, s} <- NSet.build(s),
+             do: {:ok, %{t | sets: Map.put(t.sets, s.name, %{s | table: t.name})}}
     end
   end
 
@@ -147,9 +153,15 @@ defmodule Linx.Netfilter.Table do
   @spec add_map(t(), NMap.t()) :: {:ok, t()} | {:error, term()}
   def add_map(%__MODULE__{} = t, %NMap{} = m) do
     cond do
-      Map.has_key?(t.maps, m.name) -> {:error, {:bad_table, {:duplicate_map, m.name}}}
-      Map.has_key?(t.sets, m.name) -> {:error, {:bad_table, {:set_map_name_collision, m.name}}}
-      true -> with {:ok, m} <- NMap.build(m), do: {:ok, %{t | maps: Map.put(t.maps, m.name, %{m | table: t.name})}}
+      Map.has_key?(t.maps, m.name) ->
+        {:error, {:bad_table, {:duplicate_map, m.name}}}
+
+      Map.has_key?(t.sets, m.name) ->
+        {:error, {:bad_table, {:set_map_name_collision, m.name}}}
+
+      true ->
+        with {:ok, m} <- NMap.build(m),
+             do: {:ok, %{t | maps: Map.put(t.maps, m.name, %{m | table: t.name})}}
     end
   end
 

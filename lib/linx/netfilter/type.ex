@@ -114,6 +114,43 @@ defmodule Linx.Netfilter.Type do
   # bits are 1 << ctinfo, with invalid = 1 and untracked = 64.
   @ct_states %{invalid: 1, established: 2, related: 4, new: 8, untracked: 64}
 
+  # ICMP and ICMPv6 message types by nft's names (RFC 792, RFC 4443/4861).
+  @icmp_types %{
+    echo_reply: 0,
+    destination_unreachable: 3,
+    source_quench: 4,
+    redirect: 5,
+    echo_request: 8,
+    router_advertisement: 9,
+    router_solicitation: 10,
+    time_exceeded: 11,
+    parameter_problem: 12,
+    timestamp_request: 13,
+    timestamp_reply: 14,
+    info_request: 15,
+    info_reply: 16,
+    address_mask_request: 17,
+    address_mask_reply: 18
+  }
+  @icmpv6_types %{
+    destination_unreachable: 1,
+    packet_too_big: 2,
+    time_exceeded: 3,
+    parameter_problem: 4,
+    echo_request: 128,
+    echo_reply: 129,
+    mld_listener_query: 130,
+    mld_listener_report: 131,
+    mld_listener_done: 132,
+    nd_router_solicit: 133,
+    nd_router_advert: 134,
+    nd_neighbor_solicit: 135,
+    nd_neighbor_advert: 136,
+    nd_redirect: 137,
+    router_renumbering: 138,
+    mld2_listener_report: 143
+  }
+
   @ether_types %{ip: 0x0800, arp: 0x0806, ip6: 0x86DD, vlan: 0x8100, "8021ad": 0x88A8}
   @nfprotos %{ipv4: 2, ip: 2, ipv6: 10, ip6: 10}
   # linux/if_packet.h PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST
@@ -379,6 +416,15 @@ defmodule Linx.Netfilter.Type do
 
   defp scalar(:boolean, b) when is_boolean(b), do: {:ok, if(b, do: 1, else: 0)}
 
+  defp scalar(t, name) when t in [:icmp_type, :icmpv6_type] and is_atom(name) do
+    table = if t == :icmp_type, do: @icmp_types, else: @icmpv6_types
+
+    case Map.fetch(table, name) do
+      {:ok, n} -> {:ok, n}
+      :error -> {:error, "unknown #{t} #{inspect(name)}; known: #{inspect(Map.keys(table))}"}
+    end
+  end
+
   defp scalar(type, n) when is_integer(n) do
     {_, len, _} = Map.fetch!(@types, type)
     max = (1 <<< (len * 8)) - 1
@@ -482,7 +528,7 @@ defmodule Linx.Netfilter.Type do
     bits = bit_size(b)
     <<n::size(bits)>> = b
     host = bits - p
-    lo = n >>> host <<< host
+    lo = (n >>> host) <<< host
     hi = lo ||| (1 <<< host) - 1
     _ = type
     {<<lo::size(bits)>>, <<hi::size(bits)>>}

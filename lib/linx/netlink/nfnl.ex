@@ -154,7 +154,11 @@ defmodule Linx.Netlink.Nfnl do
         :ok
 
       _ ->
-        case :socket.setopt_native(sock.socket, {@sol_socket, @so_sndbufforce}, <<want::native-32>>) do
+        case :socket.setopt_native(
+               sock.socket,
+               {@sol_socket, @so_sndbufforce},
+               <<want::native-32>>
+             ) do
           :ok -> :ok
           {:error, _} -> _ = :socket.setopt(sock.socket, {:socket, :sndbuf}, want)
         end
@@ -195,7 +199,8 @@ defmodule Linx.Netlink.Nfnl do
 
       {:error, reason} ->
         {:done,
-         {:error, {nil, Error.new(:eproto, operation: :batch, message: "malformed reply (#{reason})")}}}
+         {:error,
+          {nil, Error.new(:eproto, operation: :batch, message: "malformed reply (#{reason})")}}}
 
       {:ok, %Message{type: @nlmsg_error, seq: seq} = msg, rest} ->
         <<errno::native-signed-32, _::binary>> = pad_errno(msg.payload)
@@ -229,8 +234,12 @@ defmodule Linx.Netlink.Nfnl do
 
   defp position(%{first: first, count: count, end_seq: end_seq}, seq) do
     cond do
-      seq == first -> :begin
-      seq == end_seq -> :end
+      seq == first ->
+        :begin
+
+      seq == end_seq ->
+        :end
+
       true ->
         k = rem(seq - first + 0xFFFFFFFF, 0xFFFFFFFF)
         if k >= 1 and k <= count, do: k, else: :other
@@ -259,7 +268,10 @@ defmodule Linx.Netlink.Nfnl do
           <<len::native-32, _::binary>> = hdr
           skip = max(len - 16, 0)
           skip = skip + rem(4 - rem(skip, 4), 4)
-          if byte_size(rest) >= skip, do: binary_part(rest, skip, byte_size(rest) - skip), else: <<>>
+
+          if byte_size(rest) >= skip,
+            do: binary_part(rest, skip, byte_size(rest) - skip),
+            else: <<>>
         end
 
       case Attr.parse(tlvs) do

@@ -10,7 +10,12 @@ defmodule Linx.Netfilter.CodecTest do
 
   # A socket struct that is never used: push validates before it sends anything.
   defp fake_sock do
-    %Linx.Netlink.Socket{socket: nil, netns: :host, protocol: 12, seq: :atomics.new(1, signed: false)}
+    %Linx.Netlink.Socket{
+      socket: nil,
+      netns: :host,
+      protocol: 12,
+      seq: :atomics.new(1, signed: false)
+    }
   end
 
   defp rule_msg(exprs, fam \\ :inet) do
@@ -52,20 +57,34 @@ defmodule Linx.Netfilter.CodecTest do
 
   test "marks are compared in host byte order" do
     [m] = rule_msg(Expr.match(:meta_mark, 0x10) ++ Expr.match(:ct_mark, 0x20))
-    assert [_, {:cmp, %{data: <<0x10::native-32>>}}, _, {:cmp, %{data: <<0x20::native-32>>}}] = m |> elem(2) |> Map.fetch!(:exprs)
+
+    assert [_, {:cmp, %{data: <<0x10::native-32>>}}, _, {:cmp, %{data: <<0x20::native-32>>}}] =
+             m |> elem(2) |> Map.fetch!(:exprs)
   end
 
   test "textual addresses in sets are sent as address bytes, not ASCII" do
     s = NSet.new!("s", key_type: :ipv4_addr, elements: ["10.0.0.1"])
-    {[_set, {{:new_setelem, :ip, %{elements: [%{key: key}]}}, _}], _} = Codec.set_items(:ip, "t", s, Codec.new_ctx())
+
+    {[_set, {{:new_setelem, :ip, %{elements: [%{key: key}]}}, _}], _} =
+      Codec.set_items(:ip, "t", s, Codec.new_ctx())
+
     assert key == <<10, 0, 0, 1>>
     s6 = NSet.new!("s", key_type: :ipv6_addr, elements: ["fd00::1"])
-    {[_, {{:new_setelem, :ip6, %{elements: [%{key: key6}]}}, _}], _} = Codec.set_items(:ip6, "t", s6, Codec.new_ctx())
+
+    {[_, {{:new_setelem, :ip6, %{elements: [%{key: key6}]}}, _}], _} =
+      Codec.set_items(:ip6, "t", s6, Codec.new_ctx())
+
     assert byte_size(key6) == 16
   end
 
   test "interval sets use the rbtree layout: start, then interval_end one past the end" do
-    s = NSet.new!("s", key_type: :ipv4_addr, flags: [:interval], elements: ["10.0.0.0/8", "192.168.1.7"])
+    s =
+      NSet.new!("s",
+        key_type: :ipv4_addr,
+        flags: [:interval],
+        elements: ["10.0.0.0/8", "192.168.1.7"]
+      )
+
     assert Codec.element_terms(s) == [
              %{key: <<10, 0, 0, 0>>},
              %{key: <<11, 0, 0, 0>>, flags: [:interval_end]},
@@ -73,8 +92,15 @@ defmodule Linx.Netfilter.CodecTest do
              %{key: <<192, 168, 1, 8>>, flags: [:interval_end]}
            ]
 
-    c = NSet.new!("c", key_type: {:concat, [:ipv4_addr, :inet_service]}, flags: [:interval], elements: [["10.0.0.0/24", {1, 9}]])
-    assert [%{key: <<10, 0, 0, 0, 0, 1, 0, 0>>, key_end: <<10, 0, 0, 255, 0, 9, 0, 0>>}] = Codec.element_terms(c)
+    c =
+      NSet.new!("c",
+        key_type: {:concat, [:ipv4_addr, :inet_service]},
+        flags: [:interval],
+        elements: [["10.0.0.0/24", {1, 9}]]
+      )
+
+    assert [%{key: <<10, 0, 0, 0, 0, 1, 0, 0>>, key_end: <<10, 0, 0, 255, 0, 9, 0, 0>>}] =
+             Codec.element_terms(c)
   end
 
   test "flowtables encode (the kernel here lacks them: tested offline)" do
@@ -83,22 +109,44 @@ defmodule Linx.Netfilter.CodecTest do
     {:ok, [{type, flags, payload}]} = Native.encode_messages(m)
     # NFT_MSG_NEWFLOWTABLE = 22, NLM_F_CREATE
     assert type == 0x0A16 and flags == 0x400
+
     # NFTA_FLOWTABLE_HOOK 3 { NUM 1 = NF_NETDEV_INGRESS, PRIORITY 2, DEVS 3 { NFTA_DEVICE_NAME 1 ... } }
     hook =
-      attr(0x8003, attr(1, <<0::32>>) <> attr(2, <<10::32>>) <> attr(0x8003, attr(1, "veth0\0") <> attr(1, "veth1\0")))
+      attr(
+        0x8003,
+        attr(1, <<0::32>>) <>
+          attr(2, <<10::32>>) <> attr(0x8003, attr(1, "veth0\0") <> attr(1, "veth1\0"))
+      )
 
     assert :binary.match(payload, hook) != :nomatch
     assert :binary.match(payload, attr(7, <<2::32>>)) != :nomatch
-    assert {:ok, {:new_flowtable, :inet, %{name: "f", devices: ["veth0", "veth1"], priority: 10, flags: [:counter], hook: :ingress}}} =
+
+    assert {:ok,
+            {:new_flowtable, :inet,
+             %{
+               name: "f",
+               devices: ["veth0", "veth1"],
+               priority: 10,
+               flags: [:counter],
+               hook: :ingress
+             }}} =
              Native.decode(type, payload)
   end
 
   test "anonymous sets expand into a set, its elements and a lookup by set id" do
     [set, elems, rule] = rule_msg(Expr.match(:tcp_dport, [22, 80]))
-    assert {:new_set, :inet, %{name: "__set%d", id: 1, flags: flags, key_type: 13, key_len: 2}} = set
+
+    assert {:new_set, :inet, %{name: "__set%d", id: 1, flags: flags, key_type: 13, key_len: 2}} =
+             set
+
     assert :anonymous in flags and :constant in flags
-    assert {:new_setelem, :inet, %{set: "__set%d", set_id: 1, elements: [%{key: <<0, 22>>}, %{key: <<0, 80>>}]}} = elems
-    assert {:new_rule, :inet, %{exprs: [_, {:lookup, %{set: "__set%d", set_id: 1, sreg: 1}}]}} = rule
+
+    assert {:new_setelem, :inet,
+            %{set: "__set%d", set_id: 1, elements: [%{key: <<0, 22>>}, %{key: <<0, 80>>}]}} =
+             elems
+
+    assert {:new_rule, :inet, %{exprs: [_, {:lookup, %{set: "__set%d", set_id: 1, sreg: 1}}]}} =
+             rule
   end
 
   test "the NIF reports bad terms instead of raising" do
@@ -108,9 +156,13 @@ defmodule Linx.Netfilter.CodecTest do
     assert {:error, {:bad_term, _}} = Native.encode_messages({:new_table, :ip, %{name: 1.5}})
     assert {:error, {:bad_term, _}} = Native.encode_messages({:new_table, :ip, %{name: self()}})
     assert {:error, :not_a_list} = Native.nif_encode_batch(:nope, 1, nil)
+
     assert {:error, {1, {[:exprs, 0, :cmp, :op], _}}} =
              Native.encode_batch(
-               [{:new_table, :ip, %{name: "t"}}, {:new_rule, :ip, %{exprs: [{:cmp, %{op: :approx}}]}}],
+               [
+                 {:new_table, :ip, %{name: "t"}},
+                 {:new_rule, :ip, %{exprs: [{:cmp, %{op: :approx}}]}}
+               ],
                1,
                nil
              )
@@ -139,30 +191,54 @@ defmodule Linx.Netfilter.CodecTest do
       bad_rule = %Rule{expressions: [:not_an_expr], tag: :x}
       rs1 = update_in(rs.tables[{:inet, "fw"}].chains["in"].rules, fn _ -> [bad_rule] end)
 
-      assert {:error, %Error{errno: :einval, operation: :push, object: {:inet, "fw", "in", :x}, field: [:expressions]}} =
+      assert {:error,
+              %Error{
+                errno: :einval,
+                operation: :push,
+                object: {:inet, "fw", "in", :x},
+                field: [:expressions]
+              }} =
                Netfilter.push(fake_sock(), rs1)
 
       rs2 = update_in(rs.tables[{:inet, "fw"}].chains["in"], &%{&1 | policy: :maybe})
-      assert {:error, %Error{object: {:inet, "fw", "in"}, field: [:policy]}} = Netfilter.push(fake_sock(), rs2)
+
+      assert {:error, %Error{object: {:inet, "fw", "in"}, field: [:policy]}} =
+               Netfilter.push(fake_sock(), rs2)
 
       rs3 = update_in(rs.tables[{:inet, "fw"}], &%{&1 | flags: [:turbo]})
-      assert {:error, %Error{object: {:inet, "fw"}, field: [:flags]}} = Netfilter.push(fake_sock(), rs3)
+
+      assert {:error, %Error{object: {:inet, "fw"}, field: [:flags]}} =
+               Netfilter.push(fake_sock(), rs3)
 
       bad_set = %NSet{name: "s", key_type: :ipv4_addr, elements: ["nope"]}
       rs4 = update_in(rs.tables[{:inet, "fw"}].sets, &Map.put(&1, "s", bad_set))
-      assert {:error, %Error{object: {:inet, "fw", {:set, "s"}}, field: [:elements]} = e} = Netfilter.push(fake_sock(), rs4)
+
+      assert {:error, %Error{object: {:inet, "fw", {:set, "s"}}, field: [:elements]} = e} =
+               Netfilter.push(fake_sock(), rs4)
+
       assert Exception.message(e) =~ "nope"
 
       # an expression whose data the codec rejects: the path comes from the NIF
-      weird = %Rule{expressions: [%Expr{name: :cmp, data: %{sreg: 1, op: :approx, data: <<1>>}}], tag: :w}
+      weird = %Rule{
+        expressions: [%Expr{name: :cmp, data: %{sreg: 1, op: :approx, data: <<1>>}}],
+        tag: :w
+      }
+
       rs5 = update_in(rs.tables[{:inet, "fw"}].chains["in"].rules, fn _ -> [weird] end)
 
-      assert {:error, %Error{object: {:inet, "fw", "in", :w}, field: [:expressions, 0, :cmp, :op], message: msg}} =
+      assert {:error,
+              %Error{
+                object: {:inet, "fw", "in", :w},
+                field: [:expressions, 0, :cmp, :op],
+                message: msg
+              }} =
                Netfilter.push(fake_sock(), rs5)
 
       assert msg =~ "approx"
 
-      assert {:error, %Error{errno: :einval}} = Netfilter.push(fake_sock(), %Ruleset{tables: %{{:ip, "t"} => :nope}})
+      assert {:error, %Error{errno: :einval}} =
+               Netfilter.push(fake_sock(), %Ruleset{tables: %{{:ip, "t"} => :nope}})
+
       assert {:error, {:unknown_push_mode, :yolo}} = Netfilter.push(fake_sock(), rs, mode: :yolo)
     end
 
@@ -174,7 +250,8 @@ defmodule Linx.Netfilter.CodecTest do
         |> Ruleset.add_rule!({:ip, "t"}, "c", [:accept], tag: :a)
         |> Ruleset.add_rule!({:ip, "t"}, "c", [:drop])
 
-      assert {:error, {:tag_required, {:ip, "t", "c"}}} = Netfilter.push(fake_sock(), rs, mode: :reconcile)
+      assert {:error, {:tag_required, {:ip, "t", "c"}}} =
+               Netfilter.push(fake_sock(), rs, mode: :reconcile)
     end
   end
 end

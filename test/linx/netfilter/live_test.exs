@@ -20,8 +20,15 @@ defmodule Linx.Netfilter.LiveTest do
     |> Ruleset.add_table!(:inet, "fw")
     |> Ruleset.add_chain!("fw", "input", type: :filter, hook: :input, priority: 0, policy: :drop)
     |> Ruleset.add_chain!("fw", "tcp_in")
-    |> Ruleset.add_rule!("fw", "input", Expr.match(:ct_state, [:established, :related]) ++ [:accept], tag: :est)
-    |> Ruleset.add_rule!("fw", "input", Expr.match(:meta_l4proto, :tcp) ++ [{:jump, "tcp_in"}], tag: :tcp)
+    |> Ruleset.add_rule!(
+      "fw",
+      "input",
+      Expr.match(:ct_state, [:established, :related]) ++ [:accept],
+      tag: :est
+    )
+    |> Ruleset.add_rule!("fw", "input", Expr.match(:meta_l4proto, :tcp) ++ [{:jump, "tcp_in"}],
+      tag: :tcp
+    )
     |> Ruleset.add_rule!("fw", "tcp_in", Expr.match(:tcp_dport, 22) ++ [:accept], tag: :ssh)
   end
 
@@ -43,7 +50,9 @@ defmodule Linx.Netfilter.LiveTest do
 
       {:ok, other} = Nfnl.open({:path, ns.path})
       # Only the owner may change it.
-      assert {:error, %Error{errno: :eperm, operation: :create_table}} = Netfilter.create_table(other, "owned")
+      assert {:error, %Error{errno: :eperm, operation: :create_table}} =
+               Netfilter.create_table(other, "owned")
+
       :ok = Socket.close(other)
 
       :ok = Socket.close(sock)
@@ -136,9 +145,17 @@ defmodule Linx.Netfilter.LiveTest do
       %{ns: ns, sock: sock} = sandbox!()
 
       rs =
-        Enum.reduce(1..3000, Ruleset.new() |> Ruleset.add_table!(:ip, "big") |> Ruleset.add_chain!({:ip, "big"}, "c"), fn i, rs ->
-          Ruleset.add_rule!(rs, {:ip, "big"}, "c", Expr.match(:meta_mark, i) ++ [:accept], tag: String.to_atom("m#{i}"))
-        end)
+        Enum.reduce(
+          1..3000,
+          Ruleset.new()
+          |> Ruleset.add_table!(:ip, "big")
+          |> Ruleset.add_chain!({:ip, "big"}, "c"),
+          fn i, rs ->
+            Ruleset.add_rule!(rs, {:ip, "big"}, "c", Expr.match(:meta_mark, i) ++ [:accept],
+              tag: String.to_atom("m#{i}")
+            )
+          end
+        )
 
       assert :ok = Netfilter.push(sock, rs)
       assert {:ok, pulled} = Netfilter.pull(sock, {:ip, "big"})
@@ -153,14 +170,27 @@ defmodule Linx.Netfilter.LiveTest do
       before = listing(ns)
 
       with_ft = Ruleset.add_flowtable!(basic(), "fw", Flowtable.new!("ft", devices: ["lo"]))
-      assert {:error, %Error{msg_type: :new_flowtable, object: {:inet, "fw", {:flowtable, "ft"}}} = e} = Netfilter.push(sock, with_ft)
+
+      assert {:error,
+              %Error{msg_type: :new_flowtable, object: {:inet, "fw", {:flowtable, "ft"}}} = e} =
+               Netfilter.push(sock, with_ft)
+
       assert e.errno in [:eopnotsupp, :enoent, :einval]
 
       with_queue = Ruleset.add_rule!(basic(), "fw", "input", [{:queue, 3}], tag: :q)
-      assert {:error, %Error{msg_type: :new_rule, object: {:inet, "fw", "input", :q}} = e} = Netfilter.push(sock, with_queue)
+
+      assert {:error, %Error{msg_type: :new_rule, object: {:inet, "fw", "input", :q}} = e} =
+               Netfilter.push(sock, with_queue)
+
       assert e.errno in [:eopnotsupp, :enoent]
 
-      with_secmark = Ruleset.add_object!(basic(), "fw", Object.new!(:secmark, "s", %{ctx: "system_u:object_r:x_t:s0"}))
+      with_secmark =
+        Ruleset.add_object!(
+          basic(),
+          "fw",
+          Object.new!(:secmark, "s", %{ctx: "system_u:object_r:x_t:s0"})
+        )
+
       assert {:error, %Error{msg_type: :new_obj}} = Netfilter.push(sock, with_secmark)
 
       assert listing(ns) == before
@@ -198,15 +228,28 @@ defmodule Linx.Netfilter.LiveTest do
       %{ns: ns, sock: sock} = sandbox!()
       assert :ok = Netfilter.push(sock, basic(), mode: :reconcile)
       {:ok, p1} = Netfilter.pull(sock)
-      handles = fn rs -> for r <- rs.tables[{:inet, "fw"}].chains["input"].rules, into: %{}, do: {r.tag, r.handle} end
+
+      handles = fn rs ->
+        for r <- rs.tables[{:inet, "fw"}].chains["input"].rules, into: %{}, do: {r.tag, r.handle}
+      end
+
       h1 = handles.(p1)
 
       wanted =
         basic()
-        |> Ruleset.add_rule!("fw", "input", Expr.match(:meta_iifname, "lo") ++ [:accept], tag: :lo)
-        |> Ruleset.add_set!("fw", NSet.new!("allow", key_type: :ipv4_addr, elements: ["10.0.0.1"]))
+        |> Ruleset.add_rule!("fw", "input", Expr.match(:meta_iifname, "lo") ++ [:accept],
+          tag: :lo
+        )
+        |> Ruleset.add_set!(
+          "fw",
+          NSet.new!("allow", key_type: :ipv4_addr, elements: ["10.0.0.1"])
+        )
 
-      assert Netfilter.dry_run(p1, wanted).ops |> Enum.map(&elem(&1, 0)) == [:create_set, :create_rule]
+      assert Netfilter.dry_run(p1, wanted).ops |> Enum.map(&elem(&1, 0)) == [
+               :create_set,
+               :create_rule
+             ]
+
       assert :ok = Netfilter.push(sock, wanted, mode: :reconcile)
       {:ok, p2} = Netfilter.pull(sock)
       h2 = handles.(p2)
@@ -220,15 +263,36 @@ defmodule Linx.Netfilter.LiveTest do
       changed =
         Ruleset.new()
         |> Ruleset.add_table!(:inet, "fw")
-        |> Ruleset.add_chain!("fw", "input", type: :filter, hook: :input, priority: 0, policy: :drop)
+        |> Ruleset.add_chain!("fw", "input",
+          type: :filter,
+          hook: :input,
+          priority: 0,
+          policy: :drop
+        )
         |> Ruleset.add_chain!("fw", "tcp_in")
-        |> Ruleset.add_rule!("fw", "input", Expr.match(:ct_state, [:established, :related]) ++ [Expr.counter(), :accept], tag: :est)
-        |> Ruleset.add_rule!("fw", "input", Expr.match(:meta_l4proto, :tcp) ++ [{:jump, "tcp_in"}], tag: :tcp)
+        |> Ruleset.add_rule!(
+          "fw",
+          "input",
+          Expr.match(:ct_state, [:established, :related]) ++ [Expr.counter(), :accept],
+          tag: :est
+        )
+        |> Ruleset.add_rule!(
+          "fw",
+          "input",
+          Expr.match(:meta_l4proto, :tcp) ++ [{:jump, "tcp_in"}],
+          tag: :tcp
+        )
         |> Ruleset.add_rule!("fw", "tcp_in", Expr.match(:tcp_dport, 22) ++ [:accept], tag: :ssh)
         |> Ruleset.add_set!("fw", set)
 
       patch = Netfilter.diff(p2, changed)
-      assert Enum.map(patch.ops, &elem(&1, 0)) |> Enum.sort() == [:add_set_elements, :delete_rule, :replace_rule]
+
+      assert Enum.map(patch.ops, &elem(&1, 0)) |> Enum.sort() == [
+               :add_set_elements,
+               :delete_rule,
+               :replace_rule
+             ]
+
       assert :ok = Netfilter.push(sock, changed, mode: :reconcile)
       {:ok, p3} = Netfilter.pull(sock)
       h3 = handles.(p3)
@@ -263,26 +327,45 @@ defmodule Linx.Netfilter.LiveTest do
       [est | _] = rs.tables[{:inet, "fw"}].chains["input"].rules
 
       ops = [
-        {:create_rule, :inet, "fw", "input", Linx.Netfilter.Rule.build!([Expr.counter()], comment: "before"), {:before, est.handle}},
-        {:create_rule, :inet, "fw", "input", Linx.Netfilter.Rule.build!([Expr.counter()], comment: "after"), {:after, est.handle}},
+        {:create_rule, :inet, "fw", "input",
+         Linx.Netfilter.Rule.build!([Expr.counter()], comment: "before"), {:before, est.handle}},
+        {:create_rule, :inet, "fw", "input",
+         Linx.Netfilter.Rule.build!([Expr.counter()], comment: "after"), {:after, est.handle}},
         {:create_object, :inet, "fw", Object.new!(:quota, "q", %{bytes: 100})},
-        {:delete_rule, :inet, "fw", "tcp_in", hd(rs.tables[{:inet, "fw"}].chains["tcp_in"].rules).handle}
+        {:delete_rule, :inet, "fw", "tcp_in",
+         hd(rs.tables[{:inet, "fw"}].chains["tcp_in"].rules).handle}
       ]
 
       assert :ok = Netfilter.apply_patch(sock, Patch.new(ops))
       out = listing(ns)
-      assert out =~ ~r/comment "before"\n\s+ct state established,related accept\n\s+counter packets 0 bytes 0 comment "after"/
+
+      assert out =~
+               ~r/comment "before"\n\s+ct state established,related accept\n\s+counter packets 0 bytes 0 comment "after"/
+
       assert out =~ "quota q"
       refute out =~ "tcp dport 22"
 
-      assert :ok = Netfilter.apply_patch(sock, Patch.new([{:delete_object, :inet, "fw", :quota, "q"}]))
+      assert :ok =
+               Netfilter.apply_patch(
+                 sock,
+                 Patch.new([{:delete_object, :inet, "fw", :quota, "q"}])
+               )
+
       refute listing(ns) =~ "quota q"
 
       assert {:error, %Error{field: [:position]}} =
-               Netfilter.apply_patch(sock, Patch.new([{:create_rule, :inet, "fw", "input", Linx.Netfilter.Rule.build!([:accept]), {:at_index, 2}}]))
+               Netfilter.apply_patch(
+                 sock,
+                 Patch.new([
+                   {:create_rule, :inet, "fw", "input", Linx.Netfilter.Rule.build!([:accept]),
+                    {:at_index, 2}}
+                 ])
+               )
 
       assert {:error, %Error{errno: :einval}} = Netfilter.apply_patch(sock, Patch.new([{:bogus}]))
-      assert inspect(Patch.new(ops)) =~ "#Linx.Netfilter.Patch<4 ops: 3 creates, 0 replaces, 1 deletes, 0 element-ops>"
+
+      assert inspect(Patch.new(ops)) =~
+               "#Linx.Netfilter.Patch<4 ops: 3 creates, 0 replaces, 1 deletes, 0 element-ops>"
     end
   end
 end

@@ -27,7 +27,9 @@ defmodule Linx.Test.NftCase do
 
   @doc "`nft -j list ruleset` decoded, without the metainfo entry and handles."
   def json(ns) do
-    {:ok, %{"nftables" => items}} = Linx.NativeBuild.JSON.decode(nft!(ns, ["-j", "list", "ruleset"]))
+    {:ok, %{"nftables" => items}} =
+      Linx.NativeBuild.JSON.decode(nft!(ns, ["-j", "list", "ruleset"]))
+
     items |> Enum.reject(&Map.has_key?(&1, "metainfo")) |> Enum.map(&drop_handles/1)
   end
 

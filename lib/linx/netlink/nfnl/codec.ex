@@ -98,7 +98,12 @@ defmodule Linx.Netlink.Nfnl.Codec do
   (the last process that committed a change).
   """
   @spec get_gen(Linx.Netlink.Socket.t()) ::
-          {:ok, %{id: non_neg_integer(), proc_pid: non_neg_integer() | nil, proc_name: String.t() | nil}}
+          {:ok,
+           %{
+             id: non_neg_integer(),
+             proc_pid: non_neg_integer() | nil,
+             proc_name: String.t() | nil
+           }}
           | {:error, :empty_reply}
           | {:error, Error.t()}
   def get_gen(sock) do
