@@ -774,6 +774,7 @@ defmodule Linx.Netfilter.Codec do
             m[:timeout],
             elements
           )
+          |> Enum.sort()
 
         if kind == :map,
           do: struct(NMap, common ++ [data_type: data_type, elements: els]),

@@ -99,7 +99,9 @@ defmodule Linx.Netfilter.Map do
       end
     end)
     |> case do
-      {:ok, acc} -> {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :map))}
+      # Sets are unordered; a sorted list makes equal sets equal values.
+      {:ok, acc} ->
+        {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :map)) |> Enum.sort()}
       error -> error
     end
   end
@@ -110,7 +112,7 @@ defmodule Linx.Netfilter.Map do
     with {:ok, new} <- canonical_elements(m, elements, :bad_map_element) do
       keys = MapSet.new(new, &Element.key_of(&1, :map))
       kept = Enum.reject(m.elements, &MapSet.member?(keys, Element.key_of(&1, :map)))
-      {:ok, %{m | elements: kept ++ new}}
+      {:ok, %{m | elements: Enum.sort(kept ++ new)}}
     end
   end
 

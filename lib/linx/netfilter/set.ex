@@ -140,7 +140,9 @@ defmodule Linx.Netfilter.Set do
       end
     end)
     |> case do
-      {:ok, acc} -> {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :set))}
+      # Sets are unordered; a sorted list makes equal sets equal values.
+      {:ok, acc} ->
+        {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :set)) |> Enum.sort()}
       error -> error
     end
   end
@@ -151,7 +153,7 @@ defmodule Linx.Netfilter.Set do
     with {:ok, new} <- canonical_elements(s, elements, :bad_set_element) do
       keys = MapSet.new(new, &Element.key_of(&1, :set))
       kept = Enum.reject(s.elements, &MapSet.member?(keys, Element.key_of(&1, :set)))
-      {:ok, %{s | elements: kept ++ new}}
+      {:ok, %{s | elements: Enum.sort(kept ++ new)}}
     end
   end
 
