@@ -434,7 +434,18 @@ defmodule Linx.Netfilter.Codec do
   # (a chain whose table was not dumped, ...) are dropped.
   @spec from_dump([Linx.Netfilter.Native.message()]) :: Ruleset.t()
   def from_dump(msgs) do
-    by = Enum.group_by(msgs, &elem(&1, 0))
+    # Only well-formed messages of the families Linx models (a family the codec does
+    # not know decodes as an integer).
+    families = Table.families()
+
+    by =
+      msgs
+      |> Enum.filter(fn
+        {op, fam, %{} = m} when is_atom(op) -> fam in families and well_formed?(op, m)
+        _ -> false
+      end)
+      |> Enum.group_by(&elem(&1, 0))
+
     get = fn op -> Map.get(by, op, []) end
 
     tables =
@@ -563,6 +574,14 @@ defmodule Linx.Netfilter.Codec do
 
     %Ruleset{tables: tables}
   end
+
+  # The keys a message needs before it can become a struct; the decoder guarantees
+  # types (names are binaries), so presence is what a malformed message can lack.
+  defp well_formed?(:new_table, m), do: is_binary(m[:name])
+  defp well_formed?(:new_rule, m), do: is_binary(m[:table]) and is_binary(m[:chain])
+  defp well_formed?(:new_setelem, m), do: is_binary(m[:table]) and is_binary(m[:set])
+  defp well_formed?(:new_gen, _m), do: true
+  defp well_formed?(_op, m), do: is_binary(m[:table]) and is_binary(m[:name])
 
   @doc false
   @spec chain_from_term(map()) :: Chain.t()
@@ -784,6 +803,21 @@ defmodule Linx.Netfilter.Codec do
 
   defp elements_from_terms(key_type, data_type, kind, interval?, set_timeout, elements) do
     concat? = match?({:concat, _}, key_type)
+    klen = Type.len(key_type)
+
+    dlen =
+      case data_type do
+        t when t in [nil, :verdict] -> nil
+        t -> Type.len(t)
+      end
+
+    # The kernel sends keys of the set's key length; anything else (a corrupted
+    # message) is dropped rather than guessed at.
+    elements =
+      Enum.filter(elements, fn e ->
+        sized?(e[:key], klen) and (e[:key_end] == nil or sized?(e[:key_end], klen)) and
+          (dlen == nil or e[:data] == nil or sized?(e[:data], dlen))
+      end)
 
     cond do
       interval? and not concat? ->
@@ -807,6 +841,8 @@ defmodule Linx.Netfilter.Codec do
         end
     end
   end
+
+  defp sized?(bin, len), do: is_binary(bin) and byte_size(bin) == len
 
   # rbtree dumps: a start element, then an INTERVAL_END element one past the range's
   # end; a start with no end runs to the top of the key space. A lone INTERVAL_END

@@ -143,7 +143,9 @@ defmodule Linx.Netfilter.Set do
       # Sets are unordered; a sorted list makes equal sets equal values.
       {:ok, acc} ->
         {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :set)) |> Enum.sort()}
-      error -> error
+
+      error ->
+        error
     end
   end
 

@@ -341,16 +341,20 @@ defmodule Linx.Netfilter.Type do
     <<l::size(bits)>> = lo.bytes
     <<h::size(bits)>> = hi.bytes
     span = h - l + 1
-    host = span |> :math.log2() |> round()
 
-    if span > 1 and 1 <<< host == span and rem(l, span) == 0 do
-      %Subnet{address: lo, prefix: bits - host}
+    # A power-of-two span aligned on itself is a prefix; reversed or odd bounds (only
+    # in corrupted input) stay a plain range.
+    if span > 1 and (span &&& span - 1) == 0 and rem(l, span) == 0 do
+      %Subnet{address: lo, prefix: bits - bit_length(span - 1)}
     else
       {lo, hi}
     end
   end
 
   defp collapse_prefix(_type, range), do: range
+
+  defp bit_length(0), do: 0
+  defp bit_length(n), do: 1 + bit_length(n >>> 1)
 
   defp scalar(:ipv4_addr, v), do: address(v, :inet)
   defp scalar(:ipv6_addr, v), do: address(v, :inet6)

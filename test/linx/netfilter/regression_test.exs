@@ -69,7 +69,10 @@ defmodule Linx.Netfilter.RegressionTest do
     rs =
       table(fn rs ->
         rs
-        |> Ruleset.add_set!("reg", NSet.new!("v4", key_type: :ipv4_addr, elements: ["10.0.0.1", "192.168.7.9"]))
+        |> Ruleset.add_set!(
+          "reg",
+          NSet.new!("v4", key_type: :ipv4_addr, elements: ["10.0.0.1", "192.168.7.9"])
+        )
         |> Ruleset.add_set!("reg", NSet.new!("v6", key_type: :ipv6_addr, elements: ["fd00::1"]))
       end)
 
@@ -79,7 +82,9 @@ defmodule Linx.Netfilter.RegressionTest do
     assert out =~ "elements = { fd00::1 }"
     # and they read back as the same values
     {:ok, pulled} = Netfilter.pull(sock)
-    assert pulled.tables[{:inet, "reg"}].sets["v4"].elements == rs.tables[{:inet, "reg"}].sets["v4"].elements
+
+    assert pulled.tables[{:inet, "reg"}].sets["v4"].elements ==
+             rs.tables[{:inet, "reg"}].sets["v4"].elements
   end
 
   test "the queue number reaches the kernel: same encoding as nft, same kernel answer" do
@@ -87,15 +92,30 @@ defmodule Linx.Netfilter.RegressionTest do
     load!(ns, "table inet reg {\n chain c {\n }\n}\n")
 
     # nft's own encoding of `queue num 3`
-    {nft_out, _} = nft(ns, ["--debug=netlink", "add", "rule", "inet", "reg", "c", "queue", "num", "3"])
+    {nft_out, _} =
+      nft(ns, ["--debug=netlink", "add", "rule", "inet", "reg", "c", "queue", "num", "3"])
+
     assert nft_out =~ "[ queue num 3 ]"
 
     # Linx's: the same expression with the same number (0.2 sent a bare NF_QUEUE verdict)
     rs = table(fn rs -> Ruleset.add_rule!(rs, "reg", "c", [{:queue, 3}]) end)
-    {items, _} = Linx.Netfilter.Codec.rule_items(:inet, "reg", "c", hd(rs.tables[{:inet, "reg"}].chains["c"].rules), 0, [], Linx.Netfilter.Codec.new_ctx())
+
+    {items, _} =
+      Linx.Netfilter.Codec.rule_items(
+        :inet,
+        "reg",
+        "c",
+        hd(rs.tables[{:inet, "reg"}].chains["c"].rules),
+        0,
+        [],
+        Linx.Netfilter.Codec.new_ctx()
+      )
+
     [{{:new_rule, :inet, m}, _}] = items
     {:ok, [{type, _, payload}]} = Native.encode_messages({:new_rule, :inet, m})
-    assert {:ok, {:new_rule, :inet, %{exprs: [{:queue, %{num: 3}}]}}} = Native.decode(type, payload)
+
+    assert {:ok, {:new_rule, :inet, %{exprs: [{:queue, %{num: 3}}]}}} =
+             Native.decode(type, payload)
 
     # This kernel has no queue expression: nft is refused, and so is Linx, cleanly.
     assert nft_out =~ "No such file or directory"
