@@ -748,6 +748,4 @@ defmodule Linx.Netfilter do
       other -> [other]
     end
   end
-
-  defp reason_field(_), do: []
 end

@@ -154,14 +154,15 @@ defmodule Linx.Netlink.Nfnl do
         :ok
 
       _ ->
-        case :socket.setopt_native(
-               sock.socket,
-               {@sol_socket, @so_sndbufforce},
-               <<want::native-32>>
-             ) do
-          :ok -> :ok
-          {:error, _} -> _ = :socket.setopt(sock.socket, {:socket, :sndbuf}, want)
-        end
+        _ =
+          case :socket.setopt_native(
+                 sock.socket,
+                 {@sol_socket, @so_sndbufforce},
+                 <<want::native-32>>
+               ) do
+            :ok -> :ok
+            {:error, _} -> _ = :socket.setopt(sock.socket, {:socket, :sndbuf}, want)
+          end
 
         :ok
     end
