@@ -158,8 +158,9 @@ defmodule Linx.Netfilter.Codec do
 
   def expr_term(%Expr{name: :__anon_set, data: d}, fam, table, ctx) do
     id = ctx.set_id
-    name = "__set%d"
     data_type = Map.get(d, :data_type)
+    # nft's names for anonymous sets and maps; the kernel numbers them.
+    name = if data_type, do: "__map%d", else: "__set%d"
     set_struct = anon_struct(d, data_type)
 
     {muts, _} =
@@ -201,6 +202,21 @@ defmodule Linx.Netfilter.Codec do
   def expr_term(%Expr{name: :objref, data: %{type: :ct_expectation} = d}, _f, _t, ctx),
     do: {{:objref, %{d | type: :ct_expect}}, [], ctx}
 
+  # The kernel fills max registers from min ones and adds NF_NAT_RANGE_MAP_IPS when
+  # an address register is given; the model mirrors what it dumps, the wire carries
+  # what nft sends, so the encoding is byte-for-byte nft's.
+  def expr_term(%Expr{name: name, data: %{} = d}, _f, _t, ctx) when name in [:nat, :masq, :redir] do
+    d =
+      d
+      |> drop_same(:reg_addr_max, :reg_addr_min)
+      |> drop_same(:reg_proto_max, :reg_proto_min)
+      |> Map.update(:flags, [], &(&1 -- [:map_ips]))
+      |> Enum.reject(fn {_, v} -> v == [] end)
+      |> Map.new()
+
+    {{name, d}, [], ctx}
+  end
+
   def expr_term(%Expr{name: name, data: data}, _f, _t, ctx) when is_binary(name),
     do: {{name, data}, [], ctx}
 
@@ -209,7 +225,7 @@ defmodule Linx.Netfilter.Codec do
 
   defp anon_struct(d, :verdict) do
     %NMap{
-      name: "__set%d",
+      name: "__map%d",
       key_type: d.key_type,
       data_type: :verdict,
       flags: d.flags -- [:anonymous],
@@ -420,6 +436,12 @@ defmodule Linx.Netfilter.Codec do
        devices: f.devices,
        flags: f.flags
      })}
+  end
+
+  defp drop_same(map, max, min) do
+    if Map.has_key?(map, max) and Map.get(map, max) == Map.get(map, min),
+      do: Map.delete(map, max),
+      else: map
   end
 
   defp maybe(map, _k, nil), do: map
