@@ -40,7 +40,7 @@ defmodule Linx.Test.NftnlRender do
   defp expr({:byteorder, m}), do: "byteorder reg #{m.dreg} = #{m.op}(reg #{m.sreg}, #{m.size}, #{m.len})"
 
   defp expr({:ct, %{dreg: d, key: k} = m}),
-    do: "ct load #{k} => reg #{d}" <> if(m[:direction], do: " , dir #{m.direction}", else: "")
+    do: "ct load #{ct_key(k)} => reg #{d}" <> if(m[:direction], do: " , dir #{m.direction}", else: "")
 
   defp expr({:ct, %{sreg: s, key: k} = m}),
     do: "ct set #{k} with reg #{s}" <> if(m[:direction], do: " , dir #{m.direction}", else: "")
@@ -188,6 +188,9 @@ defmodule Linx.Test.NftnlRender do
   defp verdict(:jump, chain), do: "jump -> #{chain}"
   defp verdict(:goto, chain), do: "goto -> #{chain}"
   defp verdict(v, _), do: "#{v}"
+
+  defp ct_key(:pkts), do: "packets"
+  defp ct_key(k), do: k
 
   defp meta_key(:time_ns), do: "time"
   defp meta_key(:time_day), do: "day"
