@@ -1062,8 +1062,16 @@ defmodule Linx.Netfilter.Expr do
     [set_literal(value, type, inv: op == :neq)]
   end
 
+  # The kernel orders values by their bytes; host-order values (marks, uids, lengths)
+  # are turned big-endian first with a byteorder expression, as nft does.
   defp match_value(type, op, %Range{first: a, last: b}) when op in [:eq, :neq],
-    do: range_match(op, typed(type, a), typed(type, b))
+    do: ordered(type, fn conv -> range_match(op, conv.(a), conv.(b)) end)
+
+  defp match_value(type, op, {a, b}) when op in [:eq, :neq] and type not in [:ipv4_addr, :ipv6_addr],
+    do: ordered(type, fn conv -> range_match(op, conv.(a), conv.(b)) end)
+
+  defp match_value(type, op, value) when op in [:lt, :gt, :lte, :gte],
+    do: ordered(type, fn conv -> [cmp(op, conv.(value))] end)
 
   defp match_value(type, op, value)
        when type in [:ipv4_addr, :ipv6_addr] and op in [:eq, :neq] do
@@ -1089,10 +1097,32 @@ defmodule Linx.Netfilter.Expr do
     end
   end
 
-  defp match_value(type, op, {a, b}) when op in [:eq, :neq],
-    do: range_match(op, typed(type, a), typed(type, b))
-
   defp match_value(type, op, value), do: [cmp(op, typed(type, value))]
+
+  defp ordered(type, fun) do
+    case host_size(type) do
+      nil ->
+        fun.(&typed(type, &1))
+
+      size ->
+        be = fn v -> <<:binary.decode_unsigned(typed(type, v), :little)::size(size * 8)>> end
+        [byteorder(:hton, size, size) | fun.(be)]
+    end
+  end
+
+  # Host-order types and their size (the layout of Linx.Netfilter.Type or the
+  # register width of the untyped meta/ct keys).
+  defp host_size(:len32), do: 4
+  defp host_size(:len16), do: 2
+  defp host_size(:time), do: 8
+
+  defp host_size(type) when is_atom(type) do
+    if Type.valid?(type) and Type.byteorder(type) == :host and Type.len(type) in [2, 4, 8],
+      do: Type.len(type),
+      else: nil
+  end
+
+  defp host_size(_), do: nil
 
   # As nft: an inclusive range is two comparisons; its negation the range expression.
   defp range_match(:eq, lo, hi), do: [cmp(:gte, lo), cmp(:lte, hi)]

@@ -31,6 +31,8 @@ defmodule Linx.Netfilter.RegressionTest do
         |> Ruleset.add_rule!("reg", "c", Expr.match(:meta_mark, 0x10) ++ [:accept])
         |> Ruleset.add_rule!("reg", "c", Expr.match(:ct_mark, 0x2A) ++ [:accept])
         |> Ruleset.add_rule!("reg", "c", Expr.match(:meta_skuid, 1000) ++ [:accept])
+        |> Ruleset.add_rule!("reg", "c", Expr.match(:meta_skuid, :gt, 3000) ++ [:accept])
+        |> Ruleset.add_rule!("reg", "c", Expr.match(:ct_mark, 0x32..0x45) ++ [:accept])
         |> Ruleset.add_set!("reg", NSet.new!("m", key_type: :mark, elements: [0x10]))
       end)
 
@@ -39,6 +41,9 @@ defmodule Linx.Netfilter.RegressionTest do
     assert out =~ "meta mark 0x00000010 accept"
     assert out =~ "ct mark 0x0000002a accept"
     assert out =~ "meta skuid 1000 accept"
+    # ordered comparisons go through big-endian, so nft reads back the same numbers
+    assert out =~ "meta skuid > 3000 accept"
+    assert out =~ "ct mark 0x00000032-0x00000045 accept"
     assert out =~ "elements = { 0x00000010 }"
     # what 0.2's big-endian encoding showed
     refute out =~ "0x10000000"
