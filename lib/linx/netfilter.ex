@@ -114,6 +114,17 @@ defmodule Linx.Netfilter do
     end
   end
 
+  defp check_opts!(opts, allowed, fun) do
+    case Keyword.keys(opts) -- allowed do
+      [] ->
+        :ok
+
+      bad ->
+        raise ArgumentError,
+              "unknown option(s) #{inspect(bad)} for #{fun}; allowed: #{inspect(allowed)}"
+    end
+  end
+
   defp wrap({:ok, v}, _op), do: {:ok, v}
 
   defp wrap({:error, reason}, op),
@@ -128,6 +139,8 @@ defmodule Linx.Netfilter do
   def push(sock, ruleset, opts \\ [])
 
   def push(sock, %Ruleset{} = rs, opts) when is_transport(sock) do
+    :ok = check_opts!(opts, [:mode, :retries, :timeout], "push/3")
+
     case Keyword.get(opts, :mode, :replace) do
       mode when mode in [:replace, :create] ->
         with :ok <- validate(rs, :push) do
@@ -190,6 +203,7 @@ defmodule Linx.Netfilter do
   """
   @spec apply_patch(sock(), Patch.t(), keyword()) :: :ok | {:error, Error.t()}
   def apply_patch(sock, %Patch{ops: ops}, opts \\ []) when is_transport(sock) do
+    :ok = check_opts!(opts, [:genid, :timeout], "apply_patch/3")
     apply_ops(sock, Patch.sort(%Patch{ops: ops}).ops, opts[:genid], :apply, opts)
   end
 
@@ -367,6 +381,7 @@ defmodule Linx.Netfilter do
       do: pull_all(sock, {family, name}, :pull, opts)
 
   defp pull_all(sock, scope, op, opts \\ []) do
+    :ok = check_opts!(opts, [:retries], "pull")
     retries = Keyword.get(opts, :retries, 3)
     pull_consistent(sock, scope, op, retries)
   end
@@ -493,6 +508,20 @@ defmodule Linx.Netfilter do
     end
   end
 
+  @doc false
+  # One nf_tables message (a multicast event, or a dump reply) as
+  # `{op, family, value}`: `%Table{}`, `%Chain{}` (its table in the struct),
+  # `{table, %Rule{}}`-style tuples for rules and elements, `%Set{}`/`%Map{}`,
+  # `%Object{}`, `%Flowtable{}`, the generation map for `:new_gen`; `nil` for messages
+  # of other subsystems or that do not decode. Used by a monitor.
+  @spec decode_message(Message.t()) :: {atom(), atom(), term()} | nil
+  def decode_message(%Message{type: type, payload: payload}) do
+    case Native.decode(type, payload) do
+      {:ok, msg} -> Codec.event(msg)
+      {:error, _} -> nil
+    end
+  end
+
   @doc "The patch turning `from` into `to` (`Linx.Netfilter.Diff.diff/2`)."
   @spec diff(Ruleset.t(), Ruleset.t()) :: Patch.t()
   def diff(%Ruleset{} = from, %Ruleset{} = to), do: Diff.diff(from, to)
@@ -503,7 +532,10 @@ defmodule Linx.Netfilter do
 
   # -- sending ------------------------------------------------------------------------
 
-  defp run(sock, items, op, genid, opts \\ []) do
+  defp run(sock, items, op, genid, opts \\ [])
+
+  # A batch must reach the kernel in one send on the socket that owns the tables.
+  defp run(%Socket{} = sock, items, op, genid, opts) do
     {mutations, owners} = Enum.unzip(items)
     first = Nfnl.peek(sock)
 
@@ -537,6 +569,14 @@ defmodule Linx.Netfilter do
       {:error, other} ->
         {:error, Error.from_posix(:einval, op, message: "cannot encode: #{inspect(other)}")}
     end
+  end
+
+  defp run(_transport, _items, op, _genid, _opts) do
+    {:error,
+     Error.from_posix(:eopnotsupp, op,
+       message:
+         "nf_tables batches are sent on a %Linx.Netlink.Socket{} (Linx.Netlink.Nfnl.open/2)"
+     )}
   end
 
   defp batch_error(%Linx.Netlink.Error{} = e, op, owner, msg_type, pos) do

@@ -205,7 +205,8 @@ defmodule Linx.Netfilter.Codec do
   # The kernel fills max registers from min ones and adds NF_NAT_RANGE_MAP_IPS when
   # an address register is given; the model mirrors what it dumps, the wire carries
   # what nft sends, so the encoding is byte-for-byte nft's.
-  def expr_term(%Expr{name: name, data: %{} = d}, _f, _t, ctx) when name in [:nat, :masq, :redir] do
+  def expr_term(%Expr{name: name, data: %{} = d}, _f, _t, ctx)
+      when name in [:nat, :masq, :redir] do
     d =
       d
       |> drop_same(:reg_addr_max, :reg_addr_min)
@@ -555,20 +556,11 @@ defmodule Linx.Netfilter.Codec do
     tables =
       Enum.reduce(get.(:new_obj), tables, fn {_, fam, m}, acc ->
         with true <- Map.has_key?(acc, {fam, m[:table]}),
-             {kind, data} <- Object.from_term(m[:type], m[:data] || %{}) do
-          o = %Object{
-            kind: kind,
-            name: m.name,
-            table: m.table,
-            data: data,
-            handle: m[:handle],
-            comment: m[:comment]
-          }
-
+             %Object{} = o <- object_from_term(m) do
           update_in(
             acc,
             [{fam, m.table}],
-            &%{&1 | objects: Map.put(&1.objects, {kind, o.name}, o)}
+            &%{&1 | objects: Map.put(&1.objects, {o.kind, o.name}, o)}
           )
         else
           _ -> acc
@@ -578,16 +570,7 @@ defmodule Linx.Netfilter.Codec do
     tables =
       Enum.reduce(get.(:new_flowtable), tables, fn {_, fam, m}, acc ->
         if Map.has_key?(acc, {fam, m[:table]}) do
-          f = %Flowtable{
-            name: m.name,
-            table: m.table,
-            hook: :ingress,
-            priority: m[:priority] || 0,
-            handle: m[:handle],
-            devices: m[:devices] || [],
-            flags: Enum.sort(Enum.filter(m[:flags] || [], &is_atom/1))
-          }
-
+          f = flowtable_from_term(m)
           update_in(acc, [{fam, m.table}], &%{&1 | flowtables: Map.put(&1.flowtables, f.name, f)})
         else
           acc
@@ -599,11 +582,91 @@ defmodule Linx.Netfilter.Codec do
 
   # The keys a message needs before it can become a struct; the decoder guarantees
   # types (names are binaries), so presence is what a malformed message can lack.
-  defp well_formed?(:new_table, m), do: is_binary(m[:name])
-  defp well_formed?(:new_rule, m), do: is_binary(m[:table]) and is_binary(m[:chain])
-  defp well_formed?(:new_setelem, m), do: is_binary(m[:table]) and is_binary(m[:set])
-  defp well_formed?(:new_gen, _m), do: true
-  defp well_formed?(_op, m), do: is_binary(m[:table]) and is_binary(m[:name])
+  defp well_formed?(op, m) do
+    case op |> Atom.to_string() |> String.split("_", parts: 2) |> List.last() do
+      "table" -> is_binary(m[:name])
+      "rule" -> is_binary(m[:table]) and is_binary(m[:chain])
+      "setelem" -> is_binary(m[:table]) and is_binary(m[:set])
+      "gen" -> true
+      _ -> is_binary(m[:table]) and is_binary(m[:name])
+    end
+  end
+
+  @doc false
+  # One decoded message as a struct-bearing event term (see Linx.Netfilter.decode_message/1).
+  @spec event(Linx.Netfilter.Native.message()) :: {atom(), atom(), term()} | nil
+  def event({op, fam, m} = msg) when is_atom(op) and is_map(m) do
+    kind = op |> Atom.to_string() |> String.split("_", parts: 2) |> List.last()
+
+    value =
+      cond do
+        not (fam in Table.families() or fam == :unspec) ->
+          nil
+
+        not well_formed?(op, m) ->
+          nil
+
+        kind == "gen" ->
+          Map.merge(%{id: nil, proc_pid: nil, proc_name: nil}, m)
+
+        kind == "table" ->
+          from_dump([put_elem(msg, 0, :new_table)]).tables |> Map.values() |> List.first()
+
+        kind == "chain" ->
+          chain_from_term(m)
+
+        kind == "rule" ->
+          {m.table, m.chain, rule_from_term(m)}
+
+        kind == "set" ->
+          set_from_term(m, [])
+
+        kind == "setelem" ->
+          {m.table, m.set, m[:elements] || []}
+
+        kind == "obj" ->
+          object_from_term(m)
+
+        kind == "flowtable" ->
+          flowtable_from_term(m)
+
+        true ->
+          nil
+      end
+
+    if value == nil, do: nil, else: {op, fam, value}
+  end
+
+  def event(_), do: nil
+
+  defp object_from_term(m) do
+    case Object.from_term(m[:type], m[:data] || %{}) do
+      {kind, data} ->
+        %Object{
+          kind: kind,
+          name: m.name,
+          table: m.table,
+          data: data,
+          handle: m[:handle],
+          comment: m[:comment]
+        }
+
+      nil ->
+        nil
+    end
+  end
+
+  defp flowtable_from_term(m) do
+    %Flowtable{
+      name: m.name,
+      table: m.table,
+      hook: :ingress,
+      priority: m[:priority] || 0,
+      handle: m[:handle],
+      devices: m[:devices] || [],
+      flags: Enum.sort(Enum.filter(m[:flags] || [], &is_atom/1))
+    }
+  end
 
   @doc false
   @spec chain_from_term(map()) :: Chain.t()

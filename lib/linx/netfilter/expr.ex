@@ -1067,8 +1067,9 @@ defmodule Linx.Netfilter.Expr do
   defp match_value(type, op, %Range{first: a, last: b}) when op in [:eq, :neq],
     do: ordered(type, fn conv -> range_match(op, conv.(a), conv.(b)) end)
 
-  defp match_value(type, op, {a, b}) when op in [:eq, :neq] and type not in [:ipv4_addr, :ipv6_addr],
-    do: ordered(type, fn conv -> range_match(op, conv.(a), conv.(b)) end)
+  defp match_value(type, op, {a, b})
+       when op in [:eq, :neq] and type not in [:ipv4_addr, :ipv6_addr],
+       do: ordered(type, fn conv -> range_match(op, conv.(a), conv.(b)) end)
 
   defp match_value(type, op, value) when op in [:lt, :gt, :lte, :gte],
     do: ordered(type, fn conv -> [cmp(op, conv.(value))] end)

@@ -133,6 +133,26 @@ defmodule Linx.Netfilter.CodecTest do
              Native.decode(type, payload)
   end
 
+  test "objects encode and decode (secmark needs an LSM this kernel lacks: offline)" do
+    for o <- [
+          Linx.Netfilter.Object.new!(:secmark, "s", %{
+            ctx: "system_u:object_r:ssh_server_packet_t:s0"
+          }),
+          Linx.Netfilter.Object.new!(:ct_expectation, "e", %{
+            protocol: :udp,
+            dport: 69,
+            timeout: 5000,
+            size: 2
+          }),
+          Linx.Netfilter.Object.new!(:synproxy, "p", %{mss: 1460, wscale: 7, flags: [:timestamp]})
+        ] do
+      m = Codec.object_mutation(:new_obj, :inet, "t", o)
+      {:ok, [{type, _, payload}]} = Native.encode_messages(m)
+      assert {:ok, {:new_obj, :inet, decoded}} = Native.decode(type, payload)
+      assert Linx.Netfilter.Object.from_term(decoded.type, decoded.data) == {o.kind, o.data}
+    end
+  end
+
   test "anonymous sets expand into a set, its elements and a lookup by set id" do
     [set, elems, rule] = rule_msg(Expr.match(:tcp_dport, [22, 80]))
 

@@ -24,7 +24,10 @@ defmodule Linx.Netfilter.ConformanceTest do
 
   @dir (System.get_env("NFT_TESTS_PY") ||
           Enum.find(
-            ["../shared/conformance/nftables-tests-py", "../../shared/conformance/nftables-tests-py"],
+            [
+              "../shared/conformance/nftables-tests-py",
+              "../../shared/conformance/nftables-tests-py"
+            ],
             "../shared/conformance/nftables-tests-py",
             &File.dir?/1
           ))
@@ -59,8 +62,21 @@ defmodule Linx.Netfilter.ConformanceTest do
         "#{nopayload} without a payload block)"
 
     report =
-      [summary, "" | for({:fail, where, rule, want, got} <- results, do: "FAIL #{where}: #{rule}\n  want: #{inspect(want)}\n  got:  #{inspect(got)}")] ++
-        ["" | for({:unsupported, where, rule, why} <- results, do: "SKIP #{where}: #{rule} (#{why})")]
+      [
+        summary,
+        ""
+        | for(
+            {:fail, where, rule, want, got} <- results,
+            do: "FAIL #{where}: #{rule}\n  want: #{inspect(want)}\n  got:  #{inspect(got)}"
+          )
+      ] ++
+        [
+          ""
+          | for(
+              {:unsupported, where, rule, why} <- results,
+              do: "SKIP #{where}: #{rule} (#{why})"
+            )
+        ]
 
     File.mkdir_p!("_build")
     File.write!("_build/nft-conformance.txt", Enum.join(report, "\n"))

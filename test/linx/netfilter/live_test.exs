@@ -369,3 +369,97 @@ defmodule Linx.Netfilter.LiveTest do
     end
   end
 end
+
+defmodule Linx.Netfilter.LiveExtrasTest do
+  # 0.2's raw batch call, event decoding of real kernel messages, option checks.
+  use ExUnit.Case, async: true
+
+  @moduletag :root
+  @moduletag :iproute2
+  @moduletag :nftables
+
+  import Linx.Test.NftCase
+
+  alias Linx.Netfilter
+  alias Linx.Netfilter.{Chain, Error, Expr, Native, Ruleset, Table}
+  alias Linx.Netlink.{Message, Nfnl, Request}
+
+  doctest Linx.Netfilter.Error
+
+  test "Nfnl.batch/4 (0.2): raw messages in one transaction, errors by position" do
+    %{ns: ns, sock: sock} = sandbox!()
+    {:ok, [{t, f, p}]} = Native.encode_messages({:new_table, :ip, %{name: "raw"}})
+    assert :ok = Nfnl.batch(sock, [%Message{type: t, flags: f, payload: p}])
+    assert listing(ns) =~ "table ip raw"
+
+    {:ok, [{t2, f2, p2}]} =
+      Native.encode_messages({:new_chain, :ip, %{table: "missing", name: "c"}})
+
+    {:ok, [{t3, f3, p3}]} = Native.encode_messages({:new_table, :ip, %{name: "other"}})
+
+    assert {:error, {1, %Linx.Netlink.Error{errno: :enoent}}} =
+             Nfnl.batch(sock, [
+               %Message{type: t2, flags: f2, payload: p2},
+               %Message{type: t3, flags: f3, payload: p3}
+             ])
+
+    refute listing(ns) =~ "other"
+    # a stale genid is an error about the whole batch
+    {:ok, gen} = Nfnl.Codec.get_gen(sock)
+    load!(ns, "table ip bump {\n}\n")
+
+    assert {:error, {nil, %Linx.Netlink.Error{errno: :erestart}}} =
+             Nfnl.batch(sock, [%Message{type: t3, flags: f3, payload: p3}], :nftables,
+               genid: gen.id
+             )
+  end
+
+  test "decode_message/1 turns kernel messages (dumps, events) into structs" do
+    %{sock: sock} = sandbox!()
+
+    rs =
+      Ruleset.new()
+      |> Ruleset.add_table!(:inet, "ev")
+      |> Ruleset.add_chain!("ev", "c", type: :filter, hook: :input, priority: 0)
+      |> Ruleset.add_rule!("ev", "c", Expr.match(:meta_mark, 1) ++ [:accept], tag: :ev)
+
+    :ok = Netfilter.push(sock, rs)
+
+    dump = fn op ->
+      {:ok, [{t, f, p}]} = Native.encode_messages({op, :unspec, %{nlm_flags: [:dump]}})
+      {:ok, msgs} = Request.talk(sock, t, f, p)
+      Enum.map(msgs, &Netfilter.decode_message/1)
+    end
+
+    assert [{:new_table, :inet, %Table{name: "ev"}}] = dump.(:get_table)
+    assert [{:new_chain, :inet, %Chain{name: "c", hook: :input}}] = dump.(:get_chain)
+
+    assert [{:new_rule, :inet, {"ev", "c", %Linx.Netfilter.Rule{tag: :ev} = r}}] =
+             dump.(:get_rule)
+
+    assert Linx.Netfilter.Rule.verdict(r).kind == :accept
+    {:ok, [{t, _, p}]} = Native.encode_messages({:get_gen, :unspec, %{}})
+    {:ok, [gen]} = Request.talk(sock, t, 0, p)
+    assert {:new_gen, :unspec, %{id: id}} = Netfilter.decode_message(gen)
+    assert is_integer(id)
+    assert Netfilter.decode_message(%Message{type: 0x10, payload: <<>>}) == nil
+  end
+
+  test "unknown options raise; a non-socket transport cannot carry a batch" do
+    %{sock: sock} = sandbox!()
+
+    assert_raise ArgumentError, ~r/unknown option\(s\) \[:bogus\] for push/, fn ->
+      Netfilter.push(sock, Ruleset.new(), bogus: 1)
+    end
+
+    assert_raise ArgumentError, ~r/pull/, fn -> Netfilter.pull(sock, bogus: 1) end
+
+    assert_raise ArgumentError, ~r/apply_patch/, fn ->
+      Netfilter.apply_patch(sock, Linx.Netfilter.Patch.new(), bogus: 1)
+    end
+
+    rs = Ruleset.add_table!(Ruleset.new(), :ip, "t")
+    conn = %{__struct__: Linx.Netlink.Connection}
+    assert {:error, %Error{errno: :eopnotsupp}} = Netfilter.push(conn, rs)
+  end
+end

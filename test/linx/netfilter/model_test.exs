@@ -129,10 +129,19 @@ defmodule Linx.Netfilter.ModelTest do
       assert [_, %Expr{name: :range, data: %{op: :neq}}] = Expr.match(:tcp_dport, :neq, {1, 1024})
 
       # host-order values are made big-endian before ordering (the kernel compares bytes)
-      assert [%Expr{name: :meta}, %Expr{name: :byteorder, data: %{op: :hton, len: 4, size: 4}}, %Expr{data: %{op: :gt, data: <<0, 0, 0x0B, 0xB8>>}}] =
+      assert [
+               %Expr{name: :meta},
+               %Expr{name: :byteorder, data: %{op: :hton, len: 4, size: 4}},
+               %Expr{data: %{op: :gt, data: <<0, 0, 0x0B, 0xB8>>}}
+             ] =
                Expr.match(:meta_skuid, :gt, 3000)
 
-      assert [_, %Expr{name: :byteorder}, %Expr{data: %{op: :gte, data: <<0, 0, 0, 0x32>>}}, %Expr{data: %{op: :lte}}] =
+      assert [
+               _,
+               %Expr{name: :byteorder},
+               %Expr{data: %{op: :gte, data: <<0, 0, 0, 0x32>>}},
+               %Expr{data: %{op: :lte}}
+             ] =
                Expr.match(:ct_mark, 0x32..0x45)
 
       # as nft: a prefix loads only the bytes it covers

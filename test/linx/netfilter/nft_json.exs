@@ -180,13 +180,42 @@ defmodule Linx.Test.NftJson do
     "dnat" => 32,
     "dying" => 512
   }
-  @tcp_flags %{"fin" => 1, "syn" => 2, "rst" => 4, "psh" => 8, "ack" => 16, "urg" => 32, "ecn" => 64, "cwr" => 128}
+  @tcp_flags %{
+    "fin" => 1,
+    "syn" => 2,
+    "rst" => 4,
+    "psh" => 8,
+    "ack" => 16,
+    "urg" => 32,
+    "ecn" => 64,
+    "cwr" => 128
+  }
   @pkt_types %{"host" => 0, "unicast" => 0, "broadcast" => 1, "multicast" => 2, "other" => 3}
   @dscp %{
-    "cs0" => 0, "cs1" => 8, "cs2" => 16, "cs3" => 24, "cs4" => 32, "cs5" => 40, "cs6" => 48, "cs7" => 56,
-    "af11" => 10, "af12" => 12, "af13" => 14, "af21" => 18, "af22" => 20, "af23" => 22,
-    "af31" => 26, "af32" => 28, "af33" => 30, "af41" => 34, "af42" => 36, "af43" => 38,
-    "ef" => 46, "va" => 44, "le" => 1, "df" => 0
+    "cs0" => 0,
+    "cs1" => 8,
+    "cs2" => 16,
+    "cs3" => 24,
+    "cs4" => 32,
+    "cs5" => 40,
+    "cs6" => 48,
+    "cs7" => 56,
+    "af11" => 10,
+    "af12" => 12,
+    "af13" => 14,
+    "af21" => 18,
+    "af22" => 20,
+    "af23" => 22,
+    "af31" => 26,
+    "af32" => 28,
+    "af33" => 30,
+    "af41" => 34,
+    "af42" => 36,
+    "af43" => 38,
+    "ef" => 46,
+    "va" => 44,
+    "le" => 1,
+    "df" => 0
   }
   @ecn %{"not-ect" => 0, "ect1" => 1, "ect0" => 2, "ce" => 3}
   @icmp_codes %{
@@ -207,7 +236,12 @@ defmodule Linx.Test.NftJson do
     "policy-fail" => 5,
     "reject-route" => 6
   }
-  @icmpx_codes %{"no-route" => 0, "port-unreachable" => 1, "host-unreachable" => 2, "admin-prohibited" => 3}
+  @icmpx_codes %{
+    "no-route" => 0,
+    "port-unreachable" => 1,
+    "host-unreachable" => 2,
+    "admin-prohibited" => 3
+  }
 
   @doc """
   Compiles the statements of one rule for `family` (`:ip`, `:inet`, ...): `{:ok, exprs}`
@@ -227,9 +261,13 @@ defmodule Linx.Test.NftJson do
 
     {:ok, front ++ rest}
   rescue
-    e in Unsupported -> {:unsupported, e.message}
+    e in Unsupported ->
+      {:unsupported, e.message}
+
     # A JSON shape outside the subset shows up as a failed pattern or lookup.
-    e -> {:unsupported, "#{inspect(e.__struct__)}: " <> (Exception.message(e) |> String.slice(0, 100))}
+    e ->
+      {:unsupported,
+       "#{inspect(e.__struct__)}: " <> (Exception.message(e) |> String.slice(0, 100))}
   end
 
   defp unsupported!(what), do: raise(Unsupported, what)
@@ -240,7 +278,9 @@ defmodule Linx.Test.NftJson do
 
   # -- statements --------------------------------------------------------------------
 
-  defp statement(%{"match" => %{"left" => l, "op" => op, "right" => r}}, ctx), do: match(l, op, r, ctx)
+  defp statement(%{"match" => %{"left" => l, "op" => op, "right" => r}}, ctx),
+    do: match(l, op, r, ctx)
+
   defp statement(%{"accept" => nil}, ctx), do: {[Expr.immediate(:accept)], ctx}
   defp statement(%{"drop" => nil}, ctx), do: {[Expr.immediate(:drop)], ctx}
   defp statement(%{"continue" => nil}, ctx), do: {[Expr.immediate(:continue)], ctx}
@@ -252,7 +292,9 @@ defmodule Linx.Test.NftJson do
   defp statement(%{"counter" => %{"packets" => p, "bytes" => b}}, ctx),
     do: {[Expr.counter(packets: p, bytes: b)], ctx}
 
-  defp statement(%{"counter" => name}, ctx) when is_binary(name), do: {[Expr.objref(:counter, name)], ctx}
+  defp statement(%{"counter" => name}, ctx) when is_binary(name),
+    do: {[Expr.objref(:counter, name)], ctx}
+
   defp statement(%{"notrack" => nil}, ctx), do: {[Expr.notrack()], ctx}
 
   defp statement(%{"limit" => l}, ctx) do
@@ -271,7 +313,13 @@ defmodule Linx.Test.NftJson do
         {:bytes, b, u} -> b * byte_unit(u || "bytes")
       end
 
-    {[Expr.limit(rate, String.to_existing_atom(l["per"] || "second"), type: type, burst: burst, over: l["inv"] == true)], ctx}
+    {[
+       Expr.limit(rate, String.to_existing_atom(l["per"] || "second"),
+         type: type,
+         burst: burst,
+         over: l["inv"] == true
+       )
+     ], ctx}
   end
 
   defp statement(%{"quota" => q}, ctx) do
@@ -338,12 +386,14 @@ defmodule Linx.Test.NftJson do
     {[Expr.log(opts)], ctx}
   end
 
-  defp statement(%{"mangle" => %{"key" => %{"meta" => %{"key" => k}}, "value" => v}}, ctx) when not is_map(v) do
+  defp statement(%{"mangle" => %{"key" => %{"meta" => %{"key" => k}}, "value" => v}}, ctx)
+       when not is_map(v) do
     type = Map.fetch!(@meta_types, k)
     {[Expr.immediate(typed(type, v)), Expr.meta_set(meta_key(k))], ctx}
   end
 
-  defp statement(%{"mangle" => %{"key" => %{"ct" => %{"key" => k} = c}, "value" => v}}, ctx) when not is_map(v) do
+  defp statement(%{"mangle" => %{"key" => %{"ct" => %{"key" => k} = c}, "value" => v}}, ctx)
+       when not is_map(v) do
     type = Map.fetch!(@ct_types, k)
     opts = if c["dir"], do: [direction: String.to_existing_atom(c["dir"])], else: []
     {[Expr.immediate(typed(type, v)), Expr.ct_set(ct_key(k), opts)], ctx}
@@ -397,7 +447,9 @@ defmodule Linx.Test.NftJson do
   defp verdict(%{"goto" => %{"target" => t}}), do: {:goto, t}
 
   defp port_nat(kind, m, ctx) do
-    flags = List.wrap(m["flags"]) |> Enum.map(&(&1 |> String.replace("-", "_") |> String.to_existing_atom()))
+    flags =
+      List.wrap(m["flags"])
+      |> Enum.map(&(&1 |> String.replace("-", "_") |> String.to_existing_atom()))
 
     opts =
       case m["port"] do
@@ -491,9 +543,14 @@ defmodule Linx.Test.NftJson do
       {:ok, _} ->
         {l3deps, ctx} =
           cond do
-            proto in ["icmp", "igmp"] and ctx.family in [:inet, :bridge, :netdev] -> dependency("ip", ctx)
-            proto == "icmpv6" and ctx.family in [:inet, :bridge, :netdev] -> dependency("ip6", ctx)
-            true -> {[], ctx}
+            proto in ["icmp", "igmp"] and ctx.family in [:inet, :bridge, :netdev] ->
+              dependency("ip", ctx)
+
+            proto == "icmpv6" and ctx.family in [:inet, :bridge, :netdev] ->
+              dependency("ip6", ctx)
+
+            true ->
+              {[], ctx}
           end
 
         {l4deps, ctx} = l4_dep(proto, ctx)
@@ -506,7 +563,10 @@ defmodule Linx.Test.NftJson do
 
   defp l4_dep(proto, ctx) do
     n = Map.fetch!(@l4, proto)
-    if ctx.l4 == n, do: {[], ctx}, else: {[Expr.meta(:l4proto), Expr.cmp(:eq, <<n>>)], %{ctx | l4: n}}
+
+    if ctx.l4 == n,
+      do: {[], ctx},
+      else: {[Expr.meta(:l4proto), Expr.cmp(:eq, <<n>>)], %{ctx | l4: n}}
   end
 
   # -- comparisons -------------------------------------------------------------------
@@ -521,14 +581,28 @@ defmodule Linx.Test.NftJson do
     check_set_type!(type)
     {loads, _} = realize(load, nil)
     values = Enum.map(items, &set_value(type, &1))
-    {loads ++ [Expr.set_literal(values, type, inv: op == :neq)], context_from(load, type, ctx, nil)}
+
+    {loads ++ [Expr.set_literal(values, type, inv: op == :neq)],
+     context_from(load, type, ctx, nil)}
   end
 
   # Host-order values are converted to big-endian before an ordered comparison (the
   # kernel compares bytes), as nft does.
-  @host_types [:mark, :uid, :gid, :len32, :msecs, :len64, :classid, :devgroup, :iface_index, :realm]
+  @host_types [
+    :mark,
+    :uid,
+    :gid,
+    :len32,
+    :msecs,
+    :len64,
+    :classid,
+    :devgroup,
+    :iface_index,
+    :realm
+  ]
 
-  defp compare(load, type, op, %{"range" => [a, b]}, ctx) when op in [:eq, :neq] and type in @host_types do
+  defp compare(load, type, op, %{"range" => [a, b]}, ctx)
+       when op in [:eq, :neq] and type in @host_types do
     {loads, _} = realize(load, type)
     {conv, lo, hi} = hton(type, a, b)
 
@@ -541,7 +615,8 @@ defmodule Linx.Test.NftJson do
     {loads ++ [conv | exprs], ctx}
   end
 
-  defp compare(load, type, op, value, ctx) when op in [:lt, :gt, :lte, :gte] and type in @host_types do
+  defp compare(load, type, op, value, ctx)
+       when op in [:lt, :gt, :lte, :gte] and type in @host_types do
     {loads, _} = realize(load, type)
     {conv, v, _} = hton(type, value, value)
     {loads ++ [conv, Expr.cmp(op, v)], ctx}
@@ -570,18 +645,28 @@ defmodule Linx.Test.NftJson do
     exprs =
       case Type.canonical(type, value, interval: true) do
         {:ok, %Linx.IP.Subnet{address: ip, prefix: p}} when rem(p, 8) == 0 and p > 0 ->
-          [Expr.payload(base, div(off, 8), div(p, 8)), Expr.cmp(op, binary_part(ip.bytes, 0, div(p, 8)))]
+          [
+            Expr.payload(base, div(off, 8), div(p, 8)),
+            Expr.cmp(op, binary_part(ip.bytes, 0, div(p, 8)))
+          ]
 
         {:ok, %Linx.IP.Subnet{address: ip, prefix: p}} ->
           total = div(bits, 8)
-          mask = <<(-1 <<< (bits - p))::size(bits)>>
-          [Expr.payload(base, div(off, 8), total), Expr.bitwise(mask, <<0::size(bits)>>), Expr.cmp(op, ip.bytes)]
+          mask = <<-1 <<< (bits - p)::size(bits)>>
+
+          [
+            Expr.payload(base, div(off, 8), total),
+            Expr.bitwise(mask, <<0::size(bits)>>),
+            Expr.cmp(op, ip.bytes)
+          ]
       end
 
     {deps ++ exprs, ctx}
   end
 
-  defp compare(load, type, op, value, ctx) when type in [:ct_state, :ct_status, :tcp_flag] and op in [:eq, :in] and (is_list(value) or (op == :in)) do
+  defp compare(load, type, op, value, ctx)
+       when type in [:ct_state, :ct_status, :tcp_flag] and op in [:eq, :in] and
+              (is_list(value) or op == :in) do
     {loads, _} = realize(load, type)
     bits = flag_bits(type, List.wrap(value))
     len = if type == :tcp_flag, do: 1, else: 4
@@ -590,7 +675,8 @@ defmodule Linx.Test.NftJson do
     {loads ++ [Expr.bitwise(mask, zero), Expr.cmp(:neq, zero)], ctx}
   end
 
-  defp compare(load, type, op, value, ctx) when op in [:eq, :neq, :lt, :gt, :lte, :gte] and not is_map(value) do
+  defp compare(load, type, op, value, ctx)
+       when op in [:eq, :neq, :lt, :gt, :lte, :gte] and not is_map(value) do
     {loads, shift} = realize(load, type)
     v = field_value(type, value, load, shift)
     {loads ++ [Expr.cmp(op, v)], context_from(load, type, ctx, value)}
@@ -602,14 +688,29 @@ defmodule Linx.Test.NftJson do
   # A match on a protocol field sets the context nft uses for later dependencies.
   defp context_from(load, type, ctx, value) when is_binary(value) or is_integer(value) do
     case {List.last(load), type} do
-      {%Expr{name: :meta, data: %{key: :l4proto}}, _} -> %{ctx | l4: Type.protocol(proto_atom(value))}
-      {{:payload, :network, 72, 8}, _} -> %{ctx | l4: Type.protocol(proto_atom(value))}
-      {{:payload, :network, 48, 8}, _} -> %{ctx | l4: Type.protocol(proto_atom(value))}
-      {%Expr{name: :meta, data: %{key: :nfproto}}, _} -> %{ctx | l3: l3_of(value)}
-      {%Expr{name: :meta, data: %{key: :protocol}}, _} -> %{ctx | l3: l3_of(value)}
-      {{:payload, :link, 96, 16}, _} -> %{ctx | l3: l3_of(value)}
-      {%Expr{name: :meta, data: %{key: :iiftype}}, _} -> if value in ["ether", 1], do: %{ctx | link: :ether}, else: ctx
-      _ -> ctx
+      {%Expr{name: :meta, data: %{key: :l4proto}}, _} ->
+        %{ctx | l4: Type.protocol(proto_atom(value))}
+
+      {{:payload, :network, 72, 8}, _} ->
+        %{ctx | l4: Type.protocol(proto_atom(value))}
+
+      {{:payload, :network, 48, 8}, _} ->
+        %{ctx | l4: Type.protocol(proto_atom(value))}
+
+      {%Expr{name: :meta, data: %{key: :nfproto}}, _} ->
+        %{ctx | l3: l3_of(value)}
+
+      {%Expr{name: :meta, data: %{key: :protocol}}, _} ->
+        %{ctx | l3: l3_of(value)}
+
+      {{:payload, :link, 96, 16}, _} ->
+        %{ctx | l3: l3_of(value)}
+
+      {%Expr{name: :meta, data: %{key: :iiftype}}, _} ->
+        if value in ["ether", 1], do: %{ctx | link: :ether}, else: ctx
+
+      _ ->
+        ctx
     end
   end
 
@@ -694,7 +795,10 @@ defmodule Linx.Test.NftJson do
   defp set_value(_type, %{"prefix" => %{"addr" => a, "len" => l}}), do: "#{a}/#{l}"
   defp set_value(:inet_service, v) when is_binary(v), do: service(v)
   defp set_value(:inet_proto, v) when is_binary(v), do: proto_atom(v)
-  defp set_value(t, v) when t in [:icmp_type, :icmpv6_type] and is_binary(v), do: v |> String.replace("-", "_") |> String.to_existing_atom()
+
+  defp set_value(t, v) when t in [:icmp_type, :icmpv6_type] and is_binary(v),
+    do: v |> String.replace("-", "_") |> String.to_existing_atom()
+
   defp set_value(:nfproto, v) when is_binary(v), do: String.to_existing_atom(v)
   defp set_value(:ether_type, v) when is_binary(v), do: String.to_existing_atom(v)
   defp set_value(:ct_state, v) when is_binary(v), do: String.to_existing_atom(v)
@@ -715,9 +819,14 @@ defmodule Linx.Test.NftJson do
     end
   end
 
-  defp flag_bits(:ct_state, names), do: Type.ct_state_bits(Enum.map(names, &String.to_existing_atom/1))
-  defp flag_bits(:ct_status, names), do: Enum.reduce(names, 0, &(Map.fetch!(@ct_status, &1) ||| &2))
-  defp flag_bits(:tcp_flag, names), do: Enum.reduce(names, 0, &(Map.fetch!(@tcp_flags, &1) ||| &2))
+  defp flag_bits(:ct_state, names),
+    do: Type.ct_state_bits(Enum.map(names, &String.to_existing_atom/1))
+
+  defp flag_bits(:ct_status, names),
+    do: Enum.reduce(names, 0, &(Map.fetch!(@ct_status, &1) ||| &2))
+
+  defp flag_bits(:tcp_flag, names),
+    do: Enum.reduce(names, 0, &(Map.fetch!(@tcp_flags, &1) ||| &2))
 
   defp proto_atom(v) when is_integer(v), do: v
 

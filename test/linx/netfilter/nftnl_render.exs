@@ -26,7 +26,9 @@ defmodule Linx.Test.NftnlRender do
   defp expr({:meta, %{sreg: s, key: k}}), do: "meta set #{meta_key(k)} with reg #{s}"
   defp expr({:cmp, m}), do: "cmp #{m.op} reg #{m.sreg} #{data(m.data)}"
 
-  defp expr({:immediate, %{dreg: 0, data: %{verdict: v} = d}}), do: "immediate reg 0 #{verdict(v, d[:chain])}"
+  defp expr({:immediate, %{dreg: 0, data: %{verdict: v} = d}}),
+    do: "immediate reg 0 #{verdict(v, d[:chain])}"
+
   defp expr({:immediate, %{dreg: d, data: bin}}), do: "immediate reg #{d} #{data(bin)}"
 
   defp expr({:bitwise, %{op: :bool} = m}),
@@ -34,13 +36,17 @@ defmodule Linx.Test.NftnlRender do
 
   defp expr({:bitwise, %{op: op} = m}) when op in [:lshift, :rshift] do
     <<n::native-32>> = m.data
+
     "bitwise reg #{m.dreg} = ( reg #{m.sreg} #{if op == :lshift, do: "<<", else: ">>"} 0x#{pad8(n)} )"
   end
 
-  defp expr({:byteorder, m}), do: "byteorder reg #{m.dreg} = #{m.op}(reg #{m.sreg}, #{m.size}, #{m.len})"
+  defp expr({:byteorder, m}),
+    do: "byteorder reg #{m.dreg} = #{m.op}(reg #{m.sreg}, #{m.size}, #{m.len})"
 
   defp expr({:ct, %{dreg: d, key: k} = m}),
-    do: "ct load #{ct_key(k)} => reg #{d}" <> if(m[:direction], do: " , dir #{m.direction}", else: "")
+    do:
+      "ct load #{ct_key(k)} => reg #{d}" <>
+        if(m[:direction], do: " , dir #{m.direction}", else: "")
 
   defp expr({:ct, %{sreg: s, key: k} = m}),
     do: "ct set #{k} with reg #{s}" <> if(m[:direction], do: " , dir #{m.direction}", else: "")
@@ -63,7 +69,9 @@ defmodule Linx.Test.NftnlRender do
     "limit rate #{m.rate}/#{unit[m.unit]} burst #{m.burst} type #{if m.type == :bytes, do: "bytes", else: "packets"} flags 0x#{hex(flags(m[:flags], inv: 1))}"
   end
 
-  defp expr({:quota, m}), do: "quota bytes #{m.bytes} consumed #{m[:consumed] || 0} flags #{flags(m[:flags], inv: 1, depleted: 2)}"
+  defp expr({:quota, m}),
+    do:
+      "quota bytes #{m.bytes} consumed #{m[:consumed] || 0} flags #{flags(m[:flags], inv: 1, depleted: 2)}"
 
   defp expr({:log, m}) do
     prefix = if m[:prefix], do: "prefix #{m.prefix} ", else: ""
@@ -72,7 +80,18 @@ defmodule Linx.Test.NftnlRender do
       if m[:group] do
         "group #{m.group} snaplen #{m[:snaplen] || 0} qthreshold #{m[:qthreshold] || 0}"
       else
-        levels = %{emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, notice: 5, info: 6, debug: 7, audit: 8}
+        levels = %{
+          emerg: 0,
+          alert: 1,
+          crit: 2,
+          err: 3,
+          warn: 4,
+          notice: 5,
+          info: 6,
+          debug: 7,
+          audit: 8
+        }
+
         "level #{levels[m[:level] || :warn]}"
       end
 
@@ -96,14 +115,17 @@ defmodule Linx.Test.NftnlRender do
           do: " #{label} reg #{m[k]}"
 
     f = flags(m[:flags], nat_flags())
-    "nat #{m.type} #{m.family}#{Enum.join(regs)}" <> if(f != 0, do: " flags 0x#{hex(f)}", else: "")
+
+    "nat #{m.type} #{m.family}#{Enum.join(regs)}" <>
+      if(f != 0, do: " flags 0x#{hex(f)}", else: "")
   end
 
   defp expr({kind, m}) when kind in [:masq, :redir] do
     f = flags(m[:flags], nat_flags())
 
     regs =
-      for {k, label} <- [reg_proto_min: "proto_min", reg_proto_max: "proto_max"], m[k] != nil,
+      for {k, label} <- [reg_proto_min: "proto_min", reg_proto_max: "proto_max"],
+          m[k] != nil,
           do: " #{label} reg #{m[k]}"
 
     "#{kind}#{Enum.join(regs)}" <> if(f != 0, do: " flags 0x#{hex(f)}", else: "")
@@ -135,7 +157,18 @@ defmodule Linx.Test.NftnlRender do
   defp expr({:objref, %{set: s} = m}), do: "objref sreg #{m.set_sreg} set #{s}"
 
   defp expr({:objref, m}) do
-    types = %{counter: 1, quota: 2, ct_helper: 3, limit: 4, connlimit: 5, ct_timeout: 7, secmark: 8, ct_expect: 9, synproxy: 10}
+    types = %{
+      counter: 1,
+      quota: 2,
+      ct_helper: 3,
+      limit: 4,
+      connlimit: 5,
+      ct_timeout: 7,
+      secmark: 8,
+      ct_expect: 9,
+      synproxy: 10
+    }
+
     "objref type #{types[m.type]} name #{m.name}"
   end
 
@@ -152,11 +185,15 @@ defmodule Linx.Test.NftnlRender do
     do: "hash reg #{m.dreg} = symhash() % mod #{m.modulus}" <> offset(m)
 
   defp expr({:hash, m}),
-    do: "hash reg #{m.dreg} = jhash(reg #{m.sreg}, #{m.len}, 0x#{hex(m[:seed] || 0)}) % mod #{m.modulus}" <> offset(m)
+    do:
+      "hash reg #{m.dreg} = jhash(reg #{m.sreg}, #{m.len}, 0x#{hex(m[:seed] || 0)}) % mod #{m.modulus}" <>
+        offset(m)
 
   defp expr({:numgen, m}), do: "numgen reg #{m.dreg} = #{m.type} mod #{m.modulus}" <> offset(m)
   defp expr({:socket, m}), do: "socket load #{m.key} => reg #{m.dreg}"
-  defp expr({:rt, m}), do: "rt load #{if m.key == :xfrm, do: "ipsec", else: m.key} => reg #{m.dreg}"
+
+  defp expr({:rt, m}),
+    do: "rt load #{if m.key == :xfrm, do: "ipsec", else: m.key} => reg #{m.dreg}"
 
   defp expr({:exthdr, %{dreg: d} = m}) do
     op = if m[:op] in [nil], do: "", else: "#{exthdr_op(m.op)} "
@@ -203,7 +240,15 @@ defmodule Linx.Test.NftnlRender do
   defp csum(:sctp), do: 2
 
   defp nat_flags,
-    do: [map_ips: 1, proto_specified: 2, random: 4, persistent: 8, fully_random: 16, proto_offset: 32, netmap: 64]
+    do: [
+      map_ips: 1,
+      proto_specified: 2,
+      random: 4,
+      persistent: 8,
+      fully_random: 16,
+      proto_offset: 32,
+      netmap: 64
+    ]
 
   defp flags(nil, _table), do: 0
 
