@@ -449,6 +449,20 @@ defmodule Linx.Netfilter.Expr do
     interval? = :interval in flags or Enum.any?(values, &interval_value?/1)
     flags = if interval? and :interval not in flags, do: flags ++ [:interval], else: flags
 
+    if interval? and
+         match?(
+           {:error, _},
+           Linx.Netfilter.Set.common(
+             %Linx.Netfilter.Set{name: "x", key_type: key_type, flags: [:interval]},
+             :bad_set
+           )
+         ),
+       do:
+         raise(
+           ArgumentError,
+           "interval sets of host-order keys (#{inspect(key_type)}) are not supported"
+         )
+
     elements =
       values
       |> Enum.map(fn v ->

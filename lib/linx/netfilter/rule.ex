@@ -7,7 +7,8 @@ defmodule Linx.Netfilter.Rule do
 
   `build/2` flattens one level of nested lists (so helpers returning lists, such as
   `Expr.dnat_to/3` or `Expr.match/3`, splice in) and turns verdict sugar (`:accept`,
-  `{:jump, "chain"}`, a `%Verdict{}`) into an immediate.
+  `{:jump, "chain"}`, a `%Verdict{}`) into an immediate — except a queue verdict,
+  which becomes nft's queue expression so that its number is kept.
 
   The `:tag` (an atom) is the rule's identity across pushes: `push(mode: :reconcile)`
   matches rules by tag. Tag and `:comment` travel in the rule's userdata (libnftnl's
@@ -104,6 +105,9 @@ defmodule Linx.Netfilter.Rule do
 
   defp expression(x) do
     case Verdict.new(x) do
+      # nft's `queue num N`: the queue expression carries the number (a verdict code
+      # cannot, since kernel 6.8 refuses NF_QUEUE verdicts with parameters).
+      {:ok, %Verdict{kind: :queue, target: n}} -> {:ok, Expr.queue(num: n)}
       {:ok, v} -> {:ok, %Expr{name: :immediate, data: v}}
       {:error, _} -> :error
     end
@@ -151,6 +155,7 @@ defmodule Linx.Netfilter.Rule do
   def verdict(%__MODULE__{expressions: exprs}) do
     case List.last(exprs) do
       %Expr{name: :immediate, data: %Verdict{} = v} -> v
+      %Expr{name: :queue, data: %{num: n} = d} when map_size(d) == 1 -> Verdict.queue(n)
       _ -> nil
     end
   end

@@ -123,10 +123,18 @@ defmodule Linx.Netfilter.Set do
       s.handle != nil and not (is_integer(s.handle) and s.handle > 0) ->
         {:error, {tag, {:bad_handle, s.handle}}}
 
+      :interval in s.flags and host_order?(s.key_type) ->
+        {:error, {tag, {:interval_on_host_order_key, s.key_type}}}
+
       true ->
         :ok
     end
   end
+
+  # Interval sets order keys bytewise; host-order keys (marks, uids) would need nft's
+  # byte-order conversion in every rule using the set, which Linx does not model.
+  defp host_order?({:concat, types}), do: Enum.any?(types, &host_order?/1)
+  defp host_order?(type), do: Type.valid?(type) and Type.byteorder(type) == :host
 
   defp pos_or_nil?(nil), do: true
   defp pos_or_nil?(n), do: is_integer(n) and n > 0 and n <= 0xFFFFFFFF * 1000

@@ -214,6 +214,10 @@ defmodule Linx.Netfilter.ModelTest do
       assert r.tag == :ssh
       assert Rule.verdict(Rule.build!([Expr.counter()])) == nil
       assert Rule.build!([{:goto, "x"}]).expressions == [Expr.immediate({:goto, "x"})]
+      # a queue verdict keeps its number: nft's queue expression
+      q = Rule.build!([{:queue, 3}])
+      assert q.expressions == [Expr.queue(num: 3)]
+      assert Rule.verdict(q) == Verdict.queue(3)
     end
 
     test "errors" do
