@@ -571,7 +571,7 @@ defmodule Linx.Test.NftJson do
 
   # -- comparisons -------------------------------------------------------------------
 
-  defp compare(load, type, op, "@" <> set, ctx) do
+  defp compare(load, _type, op, "@" <> set, ctx) do
     {loads, _} = realize(load, nil)
     flags = if op == :neq, do: [:inv], else: []
     {loads ++ [Expr.lookup(set, flags: flags)], ctx}
