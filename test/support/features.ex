@@ -6,6 +6,7 @@ defmodule Linx.Test.Features do
   Tags:
     * `:root` — CAP_SYS_ADMIN and CAP_NET_ADMIN (creating namespaces, links)
     * `:iproute2` — the `ip` binary (the oracle)
+    * `:nftables` — the `nft` binary (the nf_tables oracle)
     * `:cgroup2` — a writable cgroup2 mount
     * `:mix_install` — a second `elixir`/`mix` run (dependency tests; slow)
   """
@@ -20,6 +21,7 @@ defmodule Linx.Test.Features do
     [
       root: &root/0,
       iproute2: &iproute2/0,
+      nftables: &nftables/0,
       cgroup2: &cgroup2/0
     ]
   end
@@ -43,6 +45,12 @@ defmodule Linx.Test.Features do
 
   def iproute2 do
     if System.find_executable("ip"), do: :ok, else: {:missing, "iproute2's `ip` is not installed"}
+  end
+
+  def nftables do
+    if System.find_executable("nft"),
+      do: :ok,
+      else: {:missing, "nftables' `nft` is not installed"}
   end
 
   def cgroup2 do
