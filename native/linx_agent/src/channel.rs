@@ -1,0 +1,210 @@
+//! The control channel to the BEAM: fd 3 (read) and fd 4 (write), `{:packet, 4}` frames
+//! (a 4-byte big-endian length, then an ETF term), as `Port.open/2` with `:nouse_stdio`
+//! and `{:packet, 4}` sets them up.
+
+use crate::etf::{self, Term};
+use crate::protocol::Event;
+use linx_sys::fdio;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+/// The BEAM writes to this descriptor of the port program.
+pub const BEAM_TO_AGENT: RawFd = 3;
+/// The port program writes to this one.
+pub const AGENT_TO_BEAM: RawFd = 4;
+
+/// The request (argv, environment, paths) may be this large: a typical execve limit.
+pub const REQUEST_LIMIT: usize = 4 << 20;
+/// A command may be this large: a 65535-instruction seccomp program is 512 KiB; input
+/// chunks are far smaller (the session keeps at most 128 KiB in flight).
+pub const COMMAND_LIMIT: usize = 1 << 20;
+
+/// Why the first frame could not be used.
+#[derive(Debug)]
+pub enum RequestError {
+    /// The BEAM closed the channel or it failed: nothing can be reported.
+    Gone,
+    /// Longer than [`REQUEST_LIMIT`].
+    TooBig,
+    /// Not an ETF term we accept.
+    Undecodable,
+}
+
+/// A command frame longer than [`COMMAND_LIMIT`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooBig;
+
+pub struct Channel {
+    rx: OwnedFd,
+    tx: OwnedFd,
+    pending: Vec<u8>,
+}
+
+impl Channel {
+    /// Takes over fds 3 and 4 (and marks them close-on-exec, so no workload inherits them).
+    pub fn adopt() -> io::Result<Channel> {
+        Ok(Channel {
+            rx: fdio::adopt_inherited(BEAM_TO_AGENT)?,
+            tx: fdio::adopt_inherited(AGENT_TO_BEAM)?,
+            pending: Vec::new(),
+        })
+    }
+
+    /// A channel over any pair of descriptors (tests).
+    #[cfg(test)]
+    pub fn from_fds(rx: OwnedFd, tx: OwnedFd) -> Channel {
+        Channel {
+            rx,
+            tx,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn rx_raw(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+
+    /// Blocking read of the first frame.
+    pub fn read_request(&mut self) -> Result<Term, RequestError> {
+        let mut header = [0u8; 4];
+        match fdio::read_exact_or_eof(self.rx.as_fd(), &mut header) {
+            Ok(true) => {}
+            _ => return Err(RequestError::Gone),
+        }
+        let len = u32::from_be_bytes(header) as usize;
+        if len > REQUEST_LIMIT {
+            return Err(RequestError::TooBig);
+        }
+        let mut body = vec![0u8; len];
+        match fdio::read_exact_or_eof(self.rx.as_fd(), &mut body) {
+            Ok(true) => etf::decode(&body).map_err(|_| RequestError::Undecodable),
+            Ok(false) if len == 0 => Err(RequestError::Undecodable),
+            _ => Err(RequestError::Gone),
+        }
+    }
+
+    /// One `read` into the pending buffer (call when poll says fd 3 is readable).
+    /// `Ok(false)` is end of file: the BEAM closed the port or died.
+    pub fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match fdio::read(self.rx.as_fd(), &mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next complete frame's payload, if one is buffered.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, TooBig> {
+        let Some(header) = self.pending.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len > COMMAND_LIMIT {
+            return Err(TooBig);
+        }
+        if self.pending.len() < 4 + len {
+            return Ok(None);
+        }
+        let payload = self.pending[4..4 + len].to_vec();
+        self.pending.drain(..4 + len);
+        Ok(Some(payload))
+    }
+
+    /// Writes one event frame (blocking: the BEAM's port driver always reads).
+    pub fn send(&self, event: &Event) -> io::Result<()> {
+        let body = etf::encode(&event.to_term());
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend((body.len() as u32).to_be_bytes());
+        frame.extend(body);
+        fdio::write_all(self.tx.as_fd(), &frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etf::{atom, encode, int, tuple};
+    use crate::protocol::Stage;
+
+    fn pair() -> (Channel, OwnedFd, OwnedFd) {
+        let (rx, beam_tx) = fdio::pipe_cloexec().unwrap();
+        let (beam_rx, tx) = fdio::pipe_cloexec().unwrap();
+        (Channel::from_fds(rx, tx), beam_tx, beam_rx)
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+        f.extend(payload);
+        f
+    }
+
+    #[test]
+    fn request_then_commands_split_across_reads() {
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        let req = encode(&tuple(vec![atom("spawn"), Term::Map(vec![])]));
+        fdio::write_all(beam_tx.as_fd(), &frame(&req)).unwrap();
+        assert_eq!(
+            ch.read_request().unwrap(),
+            tuple(vec![atom("spawn"), Term::Map(vec![])])
+        );
+
+        let cmd = frame(&encode(&atom("proceed")));
+        fdio::write_all(beam_tx.as_fd(), &cmd[..3]).unwrap();
+        assert!(ch.fill().unwrap());
+        assert_eq!(ch.next_frame(), Ok(None));
+        let mut rest = cmd[3..].to_vec();
+        rest.extend(frame(&encode(&tuple(vec![atom("signal"), int(9)]))));
+        fdio::write_all(beam_tx.as_fd(), &rest).unwrap();
+        assert!(ch.fill().unwrap());
+        assert_eq!(ch.next_frame().unwrap().unwrap(), encode(&atom("proceed")));
+        assert!(ch.next_frame().unwrap().is_some());
+        assert_eq!(ch.next_frame(), Ok(None));
+        drop(beam_tx);
+        assert!(!ch.fill().unwrap());
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_buffering() {
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        fdio::write_all(beam_tx.as_fd(), &((REQUEST_LIMIT as u32 + 1).to_be_bytes())).unwrap();
+        assert!(matches!(ch.read_request(), Err(RequestError::TooBig)));
+
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        fdio::write_all(beam_tx.as_fd(), &((COMMAND_LIMIT as u32 + 1).to_be_bytes())).unwrap();
+        ch.fill().unwrap();
+        assert_eq!(ch.next_frame(), Err(TooBig));
+    }
+
+    #[test]
+    fn garbage_and_eof_requests() {
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        fdio::write_all(beam_tx.as_fd(), &frame(b"not etf")).unwrap();
+        assert!(matches!(ch.read_request(), Err(RequestError::Undecodable)));
+
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        fdio::write_all(beam_tx.as_fd(), &[0, 0, 0, 10, 131]).unwrap();
+        drop(beam_tx);
+        assert!(matches!(ch.read_request(), Err(RequestError::Gone)));
+    }
+
+    #[test]
+    fn events_are_framed_etf() {
+        let (ch, _beam_tx, beam_rx) = pair();
+        ch.send(&Event::Error(22, Stage::MalformedRequest)).unwrap();
+        let mut header = [0u8; 4];
+        assert!(fdio::read_exact_or_eof(beam_rx.as_fd(), &mut header).unwrap());
+        let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+        assert!(fdio::read_exact_or_eof(beam_rx.as_fd(), &mut body).unwrap());
+        assert_eq!(
+            etf::decode(&body).unwrap(),
+            tuple(vec![atom("error"), int(22), atom("malformed_request")])
+        );
+    }
+}
