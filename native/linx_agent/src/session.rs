@@ -368,9 +368,10 @@ impl Session {
                 self.send_child(ToChild::Proceed);
                 self.phase = Phase::Proceeding;
             }
-            (Command::Abort, Phase::Spawned | Phase::Parked) => {
+            (Command::Abort, Phase::Spawned | Phase::Parked | Phase::Proceeding) => {
                 // Closing p2c makes the parked child _exit; SIGKILL covers a child that is
-                // not reading (still before the checkpoint, or applying a command).
+                // not reading (still before the checkpoint, applying a command, or past
+                // proceed but not yet exec'd: the BEAM side's teardown path).
                 self.p2c = None;
                 self.kill(libc::SIGKILL);
                 self.phase = Phase::Aborting;
