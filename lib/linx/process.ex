@@ -78,8 +78,9 @@ defmodule Linx.Process do
       agent's own `:poll` and `:waitid`;
     * BEAM side: `:agent_start` (the agent could not be started; errno from `Port.open`),
       `:agent_protocol` (the agent sent something undecodable: it is closed, EPROTO 71),
-      `:agent_died` (the agent exited without a terminal event; the integer is its exit
-      status, not an errno).
+      `:agent_channel` (the Port to the agent broke, e.g. EPIPE), `:agent_died` (the
+      agent exited without a terminal event; the integer is its exit status, not an
+      errno).
 
   `Linx.Process.Error` turns these into an exception struct (`wait/2` returns it).
   """
@@ -109,7 +110,7 @@ defmodule Linx.Process do
     seccomp_no_new_privs
     malformed_request request_too_big command_too_big malformed_command ready_frame
     malformed_ready exec_outcome poll waitid
-    agent_start agent_protocol agent_died unknown
+    agent_start agent_protocol agent_channel agent_died unknown
   )a
 
   @doc false

@@ -342,9 +342,23 @@ defmodule Linx.Process.Session do
     {:stop, :normal, %{state | owner_ref: nil}}
   end
 
-  # The Port's own exit signal (we trap exits) follows its exit_status: nothing to do.
-  # Stray messages and exits from other linked processes are ignored, not crashed on.
+  # The Port died without an exit status: writing to an agent that had exited failed
+  # (EPIPE). Its terminal event, if it sent one, is lost with it.
+  def handle_info({:EXIT, port, reason}, %{port: port} = state) do
+    state = %{state | port: nil}
+
+    case state.result do
+      nil -> finish({:error, Error.from_agent(channel_errno(reason), :agent_channel)}, state)
+      _ -> {:noreply, state}
+    end
+  end
+
+  # The Port's own exit signal after its exit_status, stray messages, and exits from other
+  # linked processes are ignored, not crashed on.
   def handle_info(_other, state), do: {:noreply, state}
+
+  defp channel_errno(reason) when is_atom(reason), do: Linx.Errno.to_code(reason) || 5
+  defp channel_errno(_reason), do: 5
 
   defp handle_frame({:status, :spawned, pid}, %{stage: :starting} = state)
        when is_integer(pid) and pid > 0,
@@ -430,9 +444,14 @@ defmodule Linx.Process.Session do
       GenServer.reply(from, wait_reply(result))
     end
 
+    # The agent sent its last event and waits for the port to close before it exits
+    # (closing it now means no command can be left queued for an exited agent).
+    if state.port, do: close_port(state.port)
+
     state = %{
       state
-      | result: result,
+      | port: nil,
+        result: result,
         stage: terminal_stage(result),
         waiters: [],
         input: :queue.new(),
@@ -510,10 +529,13 @@ defmodule Linx.Process.Session do
             _ -> state
           end
 
-        # A garbled frame closed the port (which makes the agent kill the workload).
+        # The terminal event (or a garbled frame) closed the port: the workload is gone.
         if state.port, do: await_agent_exit(state, deadline), else: :ok
 
       {^port, {:exit_status, _}} ->
+        :ok
+
+      {:EXIT, ^port, _reason} ->
         :ok
     after
       remaining ->

@@ -117,6 +117,11 @@ impl Channel {
         Ok(Some(payload))
     }
 
+    /// Drops whatever was read and not yet parsed (after the session has ended).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
+
     /// Writes one event frame (blocking: the BEAM's port driver always reads).
     pub fn send(&self, event: &Event) -> io::Result<()> {
         let body = etf::encode(&event.to_term());

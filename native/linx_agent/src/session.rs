@@ -23,6 +23,9 @@ use linx_sys::pty;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+/// How long the agent waits for the BEAM to close the port after the terminal event.
+const LINGER_AFTER_TERMINAL: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Spawned,
@@ -52,6 +55,10 @@ pub struct Session {
     c2p_buf: Vec<u8>,
     p2c: Option<OwnedFd>,
     pty: Option<OwnedFd>,
+    /// The master reads EIO: no slave is open any more (the workload closed its
+    /// terminal, typically right before exiting). The master is kept open regardless:
+    /// closing it would hang the terminal up and SIGHUP a workload that is still exiting.
+    pty_eof: bool,
     stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
@@ -83,6 +90,7 @@ impl Session {
             c2p_buf: Vec::new(),
             p2c: Some(launched.p2c),
             pty: launched.pty,
+            pty_eof: false,
             stdin: launched.stdin,
             stdout: launched.stdout,
             stderr: launched.stderr,
@@ -105,7 +113,36 @@ impl Session {
         self.emit(Event::Spawned(self.pid));
         loop {
             if let Some(code) = self.step() {
+                self.await_close();
                 return code;
+            }
+        }
+    }
+
+    /// After the terminal event, waits (bounded) for the BEAM to close the port. Exiting
+    /// at once could race with commands the BEAM still has queued for us: writing them
+    /// to a dead agent fails with EPIPE, and the port would die before delivering the
+    /// terminal event it has not read yet.
+    fn await_close(&mut self) {
+        let deadline = Instant::now() + LINGER_AFTER_TERMINAL;
+        while !self.beam_gone {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.chan.rx_raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            match fdio::poll(&mut fds, left.as_millis().min(i32::MAX as u128) as i32) {
+                Ok(0) => break,
+                Ok(_) => match self.chan.fill() {
+                    Ok(true) => self.chan.discard_pending(),
+                    _ => break,
+                },
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => break,
             }
         }
     }
@@ -461,13 +498,18 @@ impl Session {
             _ => return false,
         };
         let Some(fd) = slot else { return false };
+        if src == Source::Pty && self.pty_eof {
+            return false;
+        }
         match relay::read_chunk(fd.as_fd()) {
             Read::Again => false,
+            Read::Closed if src == Source::Pty => {
+                self.pty_eof = true;
+                self.acked += self.input.discard();
+                false
+            }
             Read::Closed => {
                 *slot = None;
-                if src == Source::Pty {
-                    self.acked += self.input.discard();
-                }
                 false
             }
             Read::Data(bytes) => {
