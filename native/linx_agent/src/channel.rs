@@ -7,6 +7,7 @@ use crate::protocol::Event;
 use linx_sys::fdio;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// The BEAM writes to this descriptor of the port program.
 pub const BEAM_TO_AGENT: RawFd = 3;
@@ -29,6 +30,9 @@ pub enum RequestError {
     /// Not an ETF term we accept.
     Undecodable,
 }
+
+/// How long the agent waits for the BEAM to close the port after its last event.
+pub const LINGER_AFTER_LAST_EVENT: Duration = Duration::from_secs(5);
 
 /// A command frame longer than [`COMMAND_LIMIT`].
 #[derive(Debug, PartialEq, Eq)]
@@ -73,6 +77,18 @@ impl Channel {
         }
         let len = u32::from_be_bytes(header) as usize;
         if len > REQUEST_LIMIT {
+            // Read and drop the rest first: leaving it unread would make the BEAM's
+            // write fail (EPIPE) once we exit, and the port would die before it delivered
+            // our answer.
+            let mut sink = vec![0u8; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let want = left.min(sink.len());
+                match fdio::read_exact_or_eof(self.rx.as_fd(), &mut sink[..want]) {
+                    Ok(true) => left -= want,
+                    _ => return Err(RequestError::Gone),
+                }
+            }
             return Err(RequestError::TooBig);
         }
         let mut body = vec![0u8; len];
@@ -117,9 +133,34 @@ impl Channel {
         Ok(Some(payload))
     }
 
-    /// Drops whatever was read and not yet parsed (after the session has ended).
-    pub fn discard_pending(&mut self) {
-        self.pending.clear();
+    /// After the last event: waits, at most `limit`, for the BEAM to close the port,
+    /// dropping anything it still sends. Exiting at once could race with commands the
+    /// BEAM has queued for us: writing them to a dead agent fails with EPIPE, and the
+    /// port would die before delivering the event it has not read yet.
+    pub fn await_close(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.rx.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // Round up: poll's millisecond timeout must not end before the deadline.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            match fdio::poll(&mut fds, ms) {
+                Ok(0) => {}
+                Ok(_) => match self.fill() {
+                    Ok(true) => self.pending.clear(),
+                    _ => return,
+                },
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => return,
+            }
+        }
     }
 
     /// Writes one event frame (blocking: the BEAM's port driver always reads).
@@ -177,9 +218,11 @@ mod tests {
 
     #[test]
     fn oversized_frames_are_refused_before_buffering() {
+        // The BEAM announcing more than the limit and then vanishing: nothing to answer.
         let (mut ch, beam_tx, _beam_rx) = pair();
         fdio::write_all(beam_tx.as_fd(), &((REQUEST_LIMIT as u32 + 1).to_be_bytes())).unwrap();
-        assert!(matches!(ch.read_request(), Err(RequestError::TooBig)));
+        drop(beam_tx);
+        assert!(matches!(ch.read_request(), Err(RequestError::Gone)));
 
         let (mut ch, beam_tx, _beam_rx) = pair();
         fdio::write_all(beam_tx.as_fd(), &((COMMAND_LIMIT as u32 + 1).to_be_bytes())).unwrap();
@@ -197,6 +240,35 @@ mod tests {
         fdio::write_all(beam_tx.as_fd(), &[0, 0, 0, 10, 131]).unwrap();
         drop(beam_tx);
         assert!(matches!(ch.read_request(), Err(RequestError::Gone)));
+    }
+
+    #[test]
+    fn await_close_returns_at_end_of_file_or_after_the_limit() {
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        fdio::write_all(beam_tx.as_fd(), b"late command bytes").unwrap();
+        drop(beam_tx);
+        let t = Instant::now();
+        ch.await_close(Duration::from_secs(5));
+        assert!(t.elapsed() < Duration::from_secs(1));
+
+        let (mut ch, _beam_tx, _beam_rx) = pair();
+        let t = Instant::now();
+        ch.await_close(Duration::from_millis(50));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn an_oversized_request_is_drained_before_it_is_refused() {
+        let (mut ch, beam_tx, _beam_rx) = pair();
+        let len = REQUEST_LIMIT + 10;
+        let writer = std::thread::spawn(move || {
+            let mut bytes = (len as u32).to_be_bytes().to_vec();
+            bytes.extend(vec![0u8; len]);
+            // Succeeds only because the agent side reads it all.
+            fdio::write_all(beam_tx.as_fd(), &bytes)
+        });
+        assert!(matches!(ch.read_request(), Err(RequestError::TooBig)));
+        writer.join().unwrap().unwrap();
     }
 
     #[test]

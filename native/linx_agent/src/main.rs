@@ -74,12 +74,14 @@ fn main() {
 }
 
 fn agent() -> ExitCode {
-    let chan = match Channel::adopt() {
+    let mut chan = match Channel::adopt() {
         Ok(chan) => chan,
         Err(_) => return ExitCode::Channel,
     };
-    let fail = |chan: &Channel, errno: i32, stage: Stage, code: ExitCode| {
-        let _ = chan.send(&Event::Error(errno, stage));
+    let fail = |chan: &mut Channel, errno: i32, stage: Stage, code: ExitCode| {
+        if chan.send(&Event::Error(errno, stage)).is_ok() {
+            chan.await_close(channel::LINGER_AFTER_LAST_EVENT);
+        }
         code
     };
     let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EIO);
@@ -88,21 +90,20 @@ fn agent() -> ExitCode {
     if let Err(e) =
         process::set_parent_death_signal(libc::SIGKILL).and_then(|_| fdio::ensure_stdio_open())
     {
-        return fail(&chan, errno(e), Stage::AgentInit, ExitCode::Internal);
+        return fail(&mut chan, errno(e), Stage::AgentInit, ExitCode::Internal);
     }
     // Taken now, while /proc is still the host's (enter may setns into another mount ns).
     let proof = match process::SingleThreaded::check() {
         Ok(proof) => proof,
-        Err(e) => return fail(&chan, errno(e), Stage::AgentInit, ExitCode::Internal),
+        Err(e) => return fail(&mut chan, errno(e), Stage::AgentInit, ExitCode::Internal),
     };
 
-    let mut chan = chan;
     let request = match chan.read_request() {
         Ok(term) => protocol::parse_request(&term),
         Err(RequestError::Gone) => return ExitCode::Channel,
         Err(RequestError::TooBig) => {
             return fail(
-                &chan,
+                &mut chan,
                 libc::EMSGSIZE,
                 Stage::RequestTooBig,
                 ExitCode::Protocol,
@@ -110,7 +111,7 @@ fn agent() -> ExitCode {
         }
         Err(RequestError::Undecodable) => {
             return fail(
-                &chan,
+                &mut chan,
                 libc::EINVAL,
                 Stage::MalformedRequest,
                 ExitCode::Protocol,
@@ -121,7 +122,7 @@ fn agent() -> ExitCode {
         Ok(request) => request,
         Err(_) => {
             return fail(
-                &chan,
+                &mut chan,
                 libc::EINVAL,
                 Stage::MalformedRequest,
                 ExitCode::Protocol,
@@ -140,7 +141,7 @@ fn agent() -> ExitCode {
                 }
                 _ => ExitCode::Internal,
             };
-            fail(&chan, f.errno, f.stage, code)
+            fail(&mut chan, f.errno, f.stage, code)
         }
     }
 }

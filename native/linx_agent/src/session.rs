@@ -10,7 +10,7 @@
 //! is sent. A failure anywhere (the child's own report, a bad command, a broken pipe)
 //! becomes that terminal event as `{:error, errno, stage}`.
 
-use crate::channel::Channel;
+use crate::channel::{Channel, LINGER_AFTER_LAST_EVENT};
 use crate::checkpoint::{FromChild, ToChild, RECORD};
 use crate::clone::Launched;
 use crate::etf;
@@ -22,9 +22,6 @@ use linx_sys::process::{self, ExitStatus};
 use linx_sys::pty;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
-
-/// How long the agent waits for the BEAM to close the port after the terminal event.
-const LINGER_AFTER_TERMINAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -113,36 +110,10 @@ impl Session {
         self.emit(Event::Spawned(self.pid));
         loop {
             if let Some(code) = self.step() {
-                self.await_close();
+                if !self.beam_gone {
+                    self.chan.await_close(LINGER_AFTER_LAST_EVENT);
+                }
                 return code;
-            }
-        }
-    }
-
-    /// After the terminal event, waits (bounded) for the BEAM to close the port. Exiting
-    /// at once could race with commands the BEAM still has queued for us: writing them
-    /// to a dead agent fails with EPIPE, and the port would die before delivering the
-    /// terminal event it has not read yet.
-    fn await_close(&mut self) {
-        let deadline = Instant::now() + LINGER_AFTER_TERMINAL;
-        while !self.beam_gone {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let mut fds = [libc::pollfd {
-                fd: self.chan.rx_raw(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            match fdio::poll(&mut fds, left.as_millis().min(i32::MAX as u128) as i32) {
-                Ok(0) => break,
-                Ok(_) => match self.chan.fill() {
-                    Ok(true) => self.chan.discard_pending(),
-                    _ => break,
-                },
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(_) => break,
             }
         }
     }
@@ -189,9 +160,11 @@ impl Session {
 
         let timeout = match self.kill_at {
             None => -1,
+            // Rounded up, so the deadline has passed when poll times out.
             Some(at) => at
                 .saturating_duration_since(Instant::now())
-                .as_millis()
+                .as_micros()
+                .div_ceil(1000)
                 .min(i32::MAX as u128) as i32,
         };
         match fdio::poll(&mut fds, timeout) {
