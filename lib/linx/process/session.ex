@@ -440,7 +440,7 @@ defmodule Linx.Process.Session do
     end
 
     for {from, timer} <- state.waiters do
-      if timer, do: Process.cancel_timer(timer)
+      _ = if timer, do: Process.cancel_timer(timer)
       GenServer.reply(from, wait_reply(result))
     end
 
