@@ -505,10 +505,13 @@ defmodule Linx.Process.Session do
   # it (its terminal event still reaches the owner) and has exited.
   @impl true
   def terminate(_reason, %{port: port} = state) when port != nil do
-    if state.result == nil do
-      cmd = if state.stage == :running, do: {:signal, 9}, else: :abort
-      _ = Agent.command(port, cmd)
-    end
+    _ =
+      cond do
+        state.result != nil -> :ok
+        state.stage == :running -> Agent.command(port, {:signal, 9})
+        state.aborted -> :ok
+        true -> Agent.command(port, :abort)
+      end
 
     deadline = System.monotonic_time(:millisecond) + @reap_timeout
     await_agent_exit(state, deadline)

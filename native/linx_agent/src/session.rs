@@ -378,6 +378,8 @@ impl Session {
                 self.send_child(ToChild::Proceed);
                 self.phase = Phase::Proceeding;
             }
+            // A repeated abort (the session's teardown racing a user's abort) is a no-op.
+            (Command::Abort, Phase::Aborting) => {}
             (Command::Abort, Phase::Spawned | Phase::Parked | Phase::Proceeding) => {
                 // Closing p2c makes the parked child _exit; SIGKILL covers a child that is
                 // not reading (still before the checkpoint, applying a command, or past

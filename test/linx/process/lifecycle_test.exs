@@ -113,6 +113,34 @@ defmodule Linx.Process.LifecycleTest do
     assert LP.proceed(s) == {:error, :no_process}
   end
 
+  test "stopping a session right after abort still ends in exactly one :aborted" do
+    {:ok, s} = LP.spawn(argv: ["/bin/true"])
+    host_pid = await_ready()
+    start = starttime!(host_pid)
+    :ok = LP.abort(s)
+    :ok = GenServer.stop(s)
+    # terminate/2 waited for the agent and forwarded the terminal event.
+    assert_received {:linx_process, :aborted}
+    refute alive?(host_pid, start)
+    refute_received {:linx_process, :error, _, _}
+  end
+
+  test "stopping a parked session aborts the child; stopping a proceeding one too" do
+    {:ok, s} = LP.spawn(argv: ["/bin/sleep", "60"])
+    host_pid = await_ready()
+    start = starttime!(host_pid)
+    :ok = GenServer.stop(s)
+    assert_received {:linx_process, :aborted}
+    refute alive?(host_pid, start)
+
+    {:ok, s} = LP.spawn(argv: ["/bin/sleep", "60"])
+    host_pid = await_ready()
+    start = starttime!(host_pid)
+    :ok = LP.proceed(s)
+    :ok = GenServer.stop(s)
+    refute alive?(host_pid, start)
+  end
+
   test "verbs before :ready, against an agent that never answers" do
     agent = fake_agent!("exec cat <&3 >/dev/null")
     {:ok, s} = LP.spawn(argv: ["/bin/true"], agent: agent)

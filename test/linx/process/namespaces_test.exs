@@ -110,29 +110,32 @@ defmodule Linx.Process.NamespacesTest do
 
   describe "enter/2" do
     setup do
-      {:ok, target} =
-        LP.spawn(
-          argv: ["/bin/sleep", "60"],
-          namespaces: [:net, :uts, :pid, :mount, :ipc],
-          auto_proceed: true
-        )
-
+      {:ok, _target} = LP.spawn(argv: ["/bin/sleep", "60"], namespaces: Map.keys(@kinds))
       host_pid = await_ready()
-      await_running()
-      on_exit(fn -> Process.exit(target, :kill) end)
+      File.write!("/proc/#{host_pid}/setgroups", "deny")
+      File.write!("/proc/#{host_pid}/uid_map", "0 0 1\n")
+      File.write!("/proc/#{host_pid}/gid_map", "0 0 1\n")
+      # The session is linked to the test process and ends (killing the sleeper) with it.
       %{target: host_pid}
     end
 
-    test "joins all of the target's namespaces by default, pid namespace included", %{target: t} do
-      script = "for n in net uts ipc mnt pid; do readlink /proc/self/ns/$n; done"
-      {:ok, s} = LP.enter(t, argv: ["/bin/sh", "-c", script], stdio: [stdout: :pipe])
+    test "joins all of the target's namespaces by default, user and pid included", %{target: t} do
+      kinds = [:user, :mount, :uts, :ipc, :cgroup, :net, :time, :pid]
+
+      script =
+        "id -u; for n in #{Enum.map_join(kinds, " ", &@kinds[&1])}; do readlink /proc/self/ns/$n; done"
+
+      {:ok, s} =
+        LP.enter(t, argv: ["/bin/sh", "-c", script], stdio: [stdout: :pipe, stderr: :pipe])
+
       host_pid = await_ready()
-      # In the target's pid namespace the sleeper is 1: the entered child is another pid.
+      # The target (parked, never exec'd) is pid 1 there: the entered child is another.
       assert {:ok, %LP.Info{mode: :enter, child_pid: child_pid}} = LP.info(s)
       assert child_pid > 1 and child_pid != host_pid
       :ok = LP.proceed(s)
-      expected = Enum.map_join([:net, :uts, :ipc, :mount, :pid], &(ns(t, &1) <> "\n"))
-      assert collect().stdout == expected
+      out = collect()
+      assert out.stderr == ""
+      assert out.stdout == "0\n" <> Enum.map_join(kinds, &(ns(t, &1) <> "\n"))
     end
 
     test "joins only the listed namespaces", %{target: t} do
