@@ -9,6 +9,18 @@ defmodule Linx.Process.RobustnessTest do
 
   alias Linx.Process, as: LP
 
+  doctest Linx.Process.Error
+
+  test "errors render their stage, errno and code" do
+    assert Exception.message(LP.Error.from_agent(1, :cap_set_thread)) ==
+             "process cap_set_thread failed: eperm (errno 1)"
+
+    assert Exception.message(LP.Error.from_agent(4095, :execve)) ==
+             "process execve failed: errno 4095"
+
+    assert %LP.Error{errno: :unknown, code: 9} = LP.Error.from_agent(9, :agent_died)
+  end
+
   test "every stage the agent can report is known to the BEAM side (safe decoding)" do
     {out, 0} = System.cmd(agent_path(), ["--list-stages"])
     stages = String.split(out, "\n", trim: true)
