@@ -157,8 +157,16 @@ defmodule Linx.Process.LifecycleTest do
   end
 
   test "an abort before :ready is sent at :ready, even with auto_proceed" do
+    # The real agent, started 300 ms late, so the abort surely comes first.
+    agent = fake_agent!("sleep 0.3; exec #{agent_path()}")
+
     {:ok, s} =
-      LP.spawn(argv: ["/bin/sh", "-c", "echo ran"], stdio: [stdout: :pipe], auto_proceed: true)
+      LP.spawn(
+        argv: ["/bin/sh", "-c", "echo ran"],
+        stdio: [stdout: :pipe],
+        auto_proceed: true,
+        agent: agent
+      )
 
     assert :ok = LP.abort(s)
     assert_receive {:linx_process, :ready, _}, 5_000
