@@ -34,13 +34,22 @@ defmodule Mix.Tasks.Compile.LinxNativeTest do
 
   # Without a source priv/ (a clean clone has none: git keeps no empty directory) Mix
   # gives the app a real priv/ under _build, and that is where artifacts are installed.
-  defp installed(copy), do: Path.join(copy, "_build/dev/lib/linx/priv/native/linx_netlink.so")
+  defp installed(copy, name \\ "linx_netlink.so"),
+    do: Path.join(copy, "_build/dev/lib/linx/priv/native/" <> name)
 
   test "builds, installs into priv/native, and a second compile is a fast no-op", %{copy: copy} do
     {_, 0} = mix(copy, ["clean"])
     {out, 0} = mix(copy, ["compile"])
     assert out =~ "Compiling Linx native code (cargo, release profile)"
     assert File.regular?(installed(copy))
+
+    # The agent (a `bin` artifact, found through cargo's "executable" path) is installed
+    # next to the NIFs, executable, and runs.
+    agent = installed(copy, "linx_agent")
+    assert File.regular?(agent)
+    assert Bitwise.band(File.stat!(agent).mode, 0o111) == 0o111
+    assert {stages, 0} = System.cmd(agent, ["--list-stages"])
+    assert "execve" in String.split(stages, "\n")
 
     {micros, {out, 0}} = :timer.tc(fn -> mix(copy, ["compile"]) end)
     refute out =~ "Compiling Linx native code"
@@ -67,8 +76,10 @@ defmodule Mix.Tasks.Compile.LinxNativeTest do
   test "mix clean removes the installed artifacts", %{copy: copy} do
     {_, 0} = mix(copy, ["compile"])
     assert File.exists?(installed(copy))
+    assert File.exists?(installed(copy, "linx_agent"))
     {_, 0} = mix(copy, ["clean"])
     refute File.exists?(installed(copy))
+    refute File.exists?(installed(copy, "linx_agent"))
   end
 
   test "a missing cargo fails at once with a clear message", %{copy: copy} do

@@ -34,11 +34,13 @@ defmodule Linx.NativeBuild.Collector do
       acc
     end
 
-    defp artifact(%{"target" => %{"kind" => kinds}, "filenames" => files}, acc) do
+    defp artifact(%{"target" => %{"kind" => kinds}, "filenames" => files} = msg, acc) do
       found =
         cond do
           "cdylib" in kinds -> for f <- files, String.ends_with?(f, ".so"), do: {:cdylib, f}
-          "bin" in kinds -> for f <- files, do: {:bin, f}
+          # A binary's own path is the message's "executable" (its "filenames" may also
+          # list split debug info).
+          "bin" in kinds and is_binary(msg["executable"]) -> [{:bin, msg["executable"]}]
           true -> []
         end
 

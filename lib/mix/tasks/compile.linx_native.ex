@@ -8,8 +8,10 @@ defmodule Mix.Tasks.Compile.LinxNative do
     * one `cargo build --release --locked` for the whole workspace;
     * artifact paths come from cargo's JSON `compiler-artifact` messages, never guessed;
     * each artifact is copied to `Mix.Project.app_path()/priv/native/` after removing the
-      destination (a loaded `.so` is never overwritten in place). `lib<crate>.so` becomes
-      `<crate>.so`; binaries keep their name;
+      destination (a loaded `.so` is never overwritten in place, a running agent binary
+      keeps its old inode). `lib<crate>.so` becomes `<crate>.so`; a binary (the
+      `linx_agent` Port program, found through the message's `"executable"` path) keeps
+      its name and is installed with mode 0755;
     * nothing changed since the last build (sources, lock file, profile, artifacts) →
       no cargo run at all;
     * `LINX_NATIVE_PROFILE=debug` builds the debug profile; `LINX_CARGO` names the cargo

@@ -7,10 +7,16 @@
 //! * [`tun`] creates persistent tun/tap devices through `/dev/net/tun`.
 //! * [`errno`] maps errno numbers to the atom names the Elixir side uses (generated).
 //! * [`SysError`] is the one error type: the failing stage plus the errno.
+//! * [`fdio`], [`process`] and [`pty`] are the process agent's syscalls (pipes and poll;
+//!   clone3, pidfds, prctl, capset, seccomp, execve; pseudo-terminals). They return
+//!   `std::io::Error`, whose raw errno the agent reports with its own stage names.
 #![deny(unsafe_code)]
 
 pub mod errno;
+pub mod fdio;
 pub mod netns;
+pub mod process;
+pub mod pty;
 pub mod sys;
 pub mod tun;
 
