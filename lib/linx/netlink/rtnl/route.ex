@@ -1016,7 +1016,8 @@ defmodule Linx.Netlink.Rtnl.Route do
     }
 
     route = Enum.reduce(opts, route, &put_opt(&1, &2, family))
-    route = %{route | scope: scope!(scope, route)}
+    # the :scope option wins over the argument (the verbs pass their default there)
+    route = %{route | scope: scope!(Keyword.get(opts, :scope, scope), route)}
     {:ok, route}
   end
 
@@ -1235,6 +1236,11 @@ defmodule Linx.Netlink.Rtnl.Route do
     do: @tables[t]
 
   defp table!(t), do: raise(ArgumentError, "bad value for option :table: #{inspect(t)}")
+
+  @doc false
+  # A protocol id from a name or 0..255 (shared with Nexthop); raises ArgumentError.
+  @spec named_protocol!(term()) :: 0..255
+  def named_protocol!(p), do: named!(:protocol, p, @protocols)
 
   defp named!(_key, v, _names) when is_integer(v) and v in 0..255, do: v
 

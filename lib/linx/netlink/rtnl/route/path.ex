@@ -59,8 +59,9 @@ defmodule Linx.Netlink.Rtnl.Route.Path do
   def flag_bits, do: @rtnh_f
 
   @doc "Encodes paths as the payload of `RTA_MULTIPATH`."
-  @spec encode_list([t()]) :: iodata()
-  def encode_list(paths) when is_list(paths), do: Enum.map(paths, &encode_one/1)
+  @spec encode_list([t()]) :: binary()
+  def encode_list(paths) when is_list(paths),
+    do: paths |> Enum.map(&encode_one/1) |> IO.iodata_to_binary()
 
   defp encode_one(%__MODULE__{} = p) do
     attrs =
@@ -123,7 +124,7 @@ defmodule Linx.Netlink.Rtnl.Route.Multipath do
   # Codec type for RTA_MULTIPATH: a list of Route.Path structs.
   alias Linx.Netlink.Rtnl.Route.Path
 
-  @spec encode([Path.t()]) :: iodata()
+  @spec encode([Path.t()]) :: binary()
   def encode(paths) when is_list(paths), do: Path.encode_list(paths)
 
   @spec decode(binary()) :: [Path.t()]
