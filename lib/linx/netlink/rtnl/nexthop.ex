@@ -183,9 +183,12 @@ defmodule Linx.Netlink.Rtnl.Nexthop do
 
   @doc """
   Every nexthop object in the socket's netns (an `RTM_GETNEXTHOP` dump, like
-  `ip nexthop show`). The kernel filters by `opts`: `:dev`/`:oif` (nexthops using that
-  device), `:master` (a VRF or bridge master, by name or ifindex), `groups: true` (only
-  groups), `fdb: true` (only FDB nexthops), `:family` (`:inet`, `:inet6`).
+  `ip nexthop show`). `opts` filter it: `:dev`/`:oif` (nexthops using that device),
+  `:master` (nexthops whose device has that master, by name or ifindex), `groups: true`
+  (only groups), `fdb: true` (only FDB nexthops), `:family` (`:inet`, `:inet6`; groups
+  have none, so they are left out). The kernel filters, and the result is checked again
+  here: Linux returns every nexthop for an `fdb` filter alone (so does `ip nexthop show
+  fdb`).
   """
   @spec list(Socket.t(), keyword()) :: {:ok, [t()]} | {:error, Error.t()}
   def list(sock, opts \\ []) when is_transport(sock) and is_list(opts) do
@@ -195,10 +198,19 @@ defmodule Linx.Netlink.Rtnl.Nexthop do
         object: sock.netns
       )
       |> case do
-        {:ok, nhs} -> {:ok, Enum.reverse(nhs)}
+        {:ok, nhs} -> {:ok, nhs |> Enum.reverse() |> Enum.filter(&matches?(&1, request))}
         error -> error
       end
     end
+  end
+
+  # The kernel applies these filters itself, except `fdb` alone (it returns every
+  # nexthop when no device, master or family is given); checked here too.
+  defp matches?(nh, filter) do
+    (filter.oif == nil or nh.oif == filter.oif) and
+      (filter.groups != true or nh.group != nil) and
+      (filter.fdb != true or nh.fdb == true) and
+      (filter.family == 0 or nh.family == filter.family)
   end
 
   defp collect(%Message{type: @rtm_newnexthop, payload: p}, acc), do: [decode(p) | acc]
