@@ -177,7 +177,7 @@ defmodule Linx.Netlink.Rtnl.Route do
     fib_match: 0x2000,
     rt_offload: 0x4000,
     rt_trap: 0x8000,
-    offload_failed: 0x20000000
+    rt_offload_failed: 0x20000000
   ]
   @rtnh_f_onlink 0x4
   @rtm_f_fib_match 0x2000
@@ -1478,7 +1478,7 @@ defmodule Linx.Netlink.Rtnl.Route do
           destination(r),
           r.src && "from #{r.src}/#{r.src_len}",
           r.gateway && "via #{r.gateway}",
-          r.via && "via #{inspect(r.via)}",
+          r.via && via(r.via),
           r.nh_id && "nhid=#{r.nh_id}",
           r.oif && "oif=#{r.oif}",
           is_list(r.multipath) && "nexthops=[#{Enum.map_join(r.multipath, ", ", &path/1)}]",
@@ -1501,6 +1501,9 @@ defmodule Linx.Netlink.Rtnl.Route do
 
     defp destination(%Route{dst: %Linx.IP{} = dst, dst_len: len}), do: "#{dst}/#{len}"
     defp destination(_), do: "?"
+
+    defp via(%Linx.IP{family: family} = ip), do: "via #{family} #{ip}"
+    defp via({family, bytes}), do: "via family=#{family} #{Base.encode16(bytes)}"
 
     defp path(p) do
       [p.gateway && "via #{p.gateway}", "oif=#{p.oif}", p.weight != 1 && "weight=#{p.weight}"]
