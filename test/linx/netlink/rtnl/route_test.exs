@@ -679,6 +679,41 @@ defmodule Linx.Netlink.Rtnl.RouteTest do
       assert msg =~ "exist"
     end
 
+    test "attributes only ip adds decode: encap (raw), realms, IPv4 via IPv6, IPv6 expiry", %{
+      ns: ns,
+      sock: sock
+    } do
+      Sandbox.ip!(
+        ns.name,
+        ~w(route add 10.62.0.0/16 via 10.0.0.2 encap ip id 5 dst 10.0.0.9 dev v0)
+      )
+
+      Sandbox.ip!(ns.name, ~w(route add 10.61.0.0/16 via 10.0.0.2 realms 3/4))
+      Sandbox.ip!(ns.name, ~w(route add 10.60.0.0/16 via inet6 fe80::1 dev v0))
+      Sandbox.ip!(ns.name, ~w(-6 route add 2001:db8:60::/48 via fe80::1 dev v0 expires 600))
+
+      {:ok, routes} = Route.list(sock)
+      by_dst = Map.new(routes, &{to_string(&1.dst), &1})
+
+      # LWTUNNEL_ENCAP_IP (2) and its nest: LWTUNNEL_IP_ID (1, be64) and LWTUNNEL_IP_DST (2),
+      # /usr/include/linux/lwtunnel.h
+      enc = by_dst["10.62.0.0"]
+      assert enc.encap_type == 2
+      {:ok, lwt} = Attr.parse(enc.encap)
+      assert {1, <<5::64>>} in lwt
+      assert {2, <<10, 0, 0, 9>>} in lwt
+
+      # RTA_FLOW: from realm << 16 | to realm
+      assert by_dst["10.61.0.0"].flow == 3 * 65_536 + 4
+
+      assert %Route{via: ~IP"fe80::1", gateway: nil} = by_dst["10.60.0.0"]
+      assert inspect(by_dst["10.60.0.0"]) =~ "via inet6 fe80::1"
+
+      # the remaining lifetime, in clock ticks (USER_HZ 100)
+      assert %CacheInfo{expires: ticks} = by_dst["2001:db8:60::"].cacheinfo
+      assert ticks in 50_000..60_000
+    end
+
     test "add_many: 10,000 routes in one call, then delete_many", %{ns: ns, sock: sock} do
       routes =
         for i <- 0..9_999, do: {IP.from_tuple({10, 100 + div(i, 256), rem(i, 256), 0}), 24, nil}
