@@ -279,19 +279,28 @@ defmodule Linx.Netlink.Rtnl.Route do
   fast_value = fn
     # a copy: 3 words on the heap instead of a sub-binary that pins the whole datagram
     :ip ->
-      quote(do: Linx.IP.decode(:binary.copy(unquote(value_var))))
+      quote(location: :keep, do: Linx.IP.decode(:binary.copy(unquote(value_var))))
 
     :binary ->
       value_var
 
     :u8 ->
-      quote(do: with(<<x::native-8>> <- unquote(value_var), do: x, else: (_ -> nil)))
+      quote(
+        location: :keep,
+        do: with(<<x::native-8>> <- unquote(value_var), do: x, else: (_ -> nil))
+      )
 
     :u16 ->
-      quote(do: with(<<x::native-16>> <- unquote(value_var), do: x, else: (_ -> nil)))
+      quote(
+        location: :keep,
+        do: with(<<x::native-16>> <- unquote(value_var), do: x, else: (_ -> nil))
+      )
 
     :u32 ->
-      quote(do: with(<<x::native-32>> <- unquote(value_var), do: x, else: (_ -> nil)))
+      quote(
+        location: :keep,
+        do: with(<<x::native-32>> <- unquote(value_var), do: x, else: (_ -> nil))
+      )
 
     mod ->
       quote(do: unquote(mod).decode(unquote(value_var)))
@@ -305,7 +314,12 @@ defmodule Linx.Netlink.Rtnl.Route do
         List.replace_at(
           fast_vars,
           i,
-          quote(do: if(unquote(var) == nil, do: unquote(fast_value.(type)), else: unquote(var)))
+          quote location: :keep do
+            case unquote(var) do
+              nil -> unquote(fast_value.(type))
+              first -> first
+            end
+          end
         )
 
       hd(
@@ -482,7 +496,7 @@ defmodule Linx.Netlink.Rtnl.Route do
       iex> Linx.Netlink.Rtnl.Route.target_table(%Linx.Netlink.Rtnl.Route{table: 0, table_ext: 1000})
       1000
   """
-  @spec target_table(t()) :: non_neg_integer()
+  @spec target_table(t()) :: non_neg_integer() | nil
   def target_table(%__MODULE__{table_ext: t}) when is_integer(t) and t > 0, do: t
   def target_table(%__MODULE__{table: t}), do: t
 
@@ -1482,7 +1496,7 @@ defmodule Linx.Netlink.Rtnl.Route do
           r.nh_id && "nhid=#{r.nh_id}",
           r.oif && "oif=#{r.oif}",
           is_list(r.multipath) && "nexthops=[#{Enum.map_join(r.multipath, ", ", &path/1)}]",
-          is_integer(table) and table != 254 and "table=#{table}",
+          table != 254 && "table=#{table}",
           r.priority && "metric=#{r.priority}",
           is_integer(r.protocol) and r.protocol != 3 and "proto=#{r.protocol}",
           scope not in [:universe, nil] && "scope=#{scope}",
