@@ -335,32 +335,34 @@ defmodule Linx.Netlink.Rtnl.Route do
       _ -> fast_walk(unquote(rest_var), unquote(header_var), unquote_splicing(fast_vars))
     end
 
+  fast_case =
+    {:case, [],
+     [quote(do: unquote(Macro.var(:type, nil)) &&& 0x3FFF), [do: fast_clauses ++ fast_default]]}
+
+  # An attribute and its padding, matched in the head so that the binary match carries
+  # on in place from one attribute to the next (no sub-binary for the rest).
   defp fast_walk(
-         <<len::native-16, type::native-16, rest::binary>>,
+         <<len::native-16, type::native-16, value::binary-size(len - 4),
+           _pad::binary-size(rem(4 - rem(len, 4), 4)), rest::binary>>,
          header,
          unquote_splicing(fast_vars)
        )
        when len >= 4 do
-    size = len - 4
-
-    case rest do
-      <<value::binary-size(size), rest::binary>> ->
-        skip = min(rem(4 - rem(len, 4), 4), byte_size(rest))
-        <<_::binary-size(skip), rest::binary>> = rest
-
-        unquote(
-          {:case, [],
-           [
-             quote(do: unquote(Macro.var(:type, nil)) &&& 0x3FFF),
-             [do: fast_clauses ++ fast_default]
-           ]}
-        )
-
-      _ ->
-        fast_done(header, unquote_splicing(fast_vars))
-    end
+    unquote(fast_case)
   end
 
+  # The last attribute without (all of) its padding.
+  defp fast_walk(
+         <<len::native-16, type::native-16, value::binary-size(len - 4), _short::binary>>,
+         header,
+         unquote_splicing(fast_vars)
+       )
+       when len >= 4 do
+    rest = <<>>
+    unquote(fast_case)
+  end
+
+  # The end, or an attribute whose length is wrong: what was decoded so far.
   defp fast_walk(_rest, header, unquote_splicing(fast_vars)),
     do: fast_done(header, unquote_splicing(fast_vars))
 
