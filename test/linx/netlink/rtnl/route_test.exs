@@ -714,6 +714,55 @@ defmodule Linx.Netlink.Rtnl.RouteTest do
       assert ticks in 50_000..60_000
     end
 
+    test "IPv4 via an IPv6 neighbour, tos, IPv6 preference and lifetime", %{ns: ns, sock: sock} do
+      assert :ok = Route.add(sock, "10.60.0.0", 16, nil, via: "fe80::1", dev: "v0")
+      assert [%{"via" => %{"family" => "inet6", "host" => "fe80::1"}}] = ip4(ns, ~w(10.60.0.0/16))
+
+      assert :ok = Route.add(sock, "10.61.0.0", 16, "10.0.0.2", tos: 0x10)
+      assert [%{"tos" => "0x10"}] = ip4(ns, ~w(10.61.0.0/16))
+
+      assert :ok = Route.add(sock, "2001:db8:61::", 48, "fe80::1%v0", pref: :low, expires: 900)
+      assert [%{"pref" => "low", "expires" => e}] = ip6(ns, ~w(2001:db8:61::/48))
+      assert e in 890..900
+    end
+
+    test "get/3 selectors: source, output device, mark, uid", %{sock: sock, v0: v0} do
+      :ok = Route.add(sock, "10.70.0.0", 16, "10.0.0.2")
+
+      assert {:ok,
+              %Route{
+                dst: ~IP"10.70.1.1",
+                src: ~IP"10.0.0.1",
+                src_len: 32,
+                oif: ^v0,
+                gateway: ~IP"10.0.0.2"
+              }} =
+               Route.get(sock, "10.70.1.1", from: "10.0.0.1", dev: "v0", mark: 7, uid: 1000)
+
+      assert {:ok, %Route{mark: 7, uid: 1000}} = Route.get(sock, "10.70.1.1", mark: 7, uid: 1000)
+      assert {:error, %Error{errno: :enodev}} = Route.get(sock, "10.70.1.1", dev: "nope0")
+      assert_raise ArgumentError, ~r/:bogus/, fn -> Route.get(sock, "10.70.1.1", bogus: 1) end
+    end
+
+    test "add_many across the 32-bit sequence wrap maps every failure to its route", %{sock: sock} do
+      # the next sequence numbers are 0xFFFFFFF6.., wrapping to 1 after 0xFFFFFFFF
+      :atomics.put(sock.seq, 1, 0xFFFFFFF5)
+      routes = for i <- 0..29, do: {"10.80.#{i}.0", 24, nil}
+      :ok = Route.add(sock, "10.80.12.0", 24, nil, dev: "v0", table: 800)
+      :ok = Route.add(sock, "10.80.25.0", 24, nil, dev: "v0", table: 800)
+
+      assert {:error,
+              [
+                {{"10.80.12.0", 24, nil}, %Error{errno: :eexist}},
+                {{"10.80.25.0", 24, nil}, %Error{errno: :eexist}}
+              ]} =
+               Route.add_many(sock, routes, dev: "v0", table: 800, per_send: 7)
+
+      assert {:ok, 30} = Route.fold(sock, 0, fn _, n -> n + 1 end, table: 800)
+      # it did wrap: the counter is past 2^32 - 1 again
+      assert Socket.next_seq(sock) < 100
+    end
+
     test "add_many: 10,000 routes in one call, then delete_many", %{ns: ns, sock: sock} do
       routes =
         for i <- 0..9_999, do: {IP.from_tuple({10, 100 + div(i, 256), rem(i, 256), 0}), 24, nil}
