@@ -103,7 +103,7 @@ defmodule Linx.Netlink.Rtnl.Nexthop do
   @rtm_delnexthop 105
   @rtm_getnexthop 106
 
-  # /usr/include/linux/socket.h
+  # /usr/include/x86_64-linux-gnu/bits/socket.h (AF_INET = PF_INET, AF_INET6 = PF_INET6)
   @af_inet 2
   @af_inet6 10
 

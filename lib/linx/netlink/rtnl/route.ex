@@ -19,7 +19,8 @@ defmodule Linx.Netlink.Rtnl.Route do
   ## Decoded fields
 
   Header (`struct rtmsg`, integers): `family` (2 or 10), `dst_len`, `src_len`, `tos`,
-  `table` (the header byte: 0 when the table is above 255), `protocol`, `scope`, `type`,
+  `table` (the header byte; the kernel puts `RT_TABLE_COMPAT` 252 there for tables above
+  255), `protocol`, `scope`, `type`,
   `flags` (`RTM_F_*` and `RTNH_F_*` bits). `type_name/1`, `scope_name/1`,
   `protocol_name/1` and `flag_names/1` name them, `target_table/1` gives the full table id.
 
@@ -28,10 +29,14 @@ defmodule Linx.Netlink.Rtnl.Route do
   (`ip route ... src`), `metrics` (`Linx.Netlink.Rtnl.Route.Metrics`), `multipath` (a
   list of `Linx.Netlink.Rtnl.Route.Path`), `flow` (realms), `cacheinfo`
   (`Linx.Netlink.Rtnl.Route.CacheInfo`), `table_ext` (`RTA_TABLE`), `mark`, `via`
-  (`RTA_VIA`, a gateway of another family), `newdst`, `pref` (IPv6 router preference:
-  0 medium, 1 high, 3 low), `encap_type`, `encap` (raw), `expires`, `uid`,
-  `ttl_propagate`, `ip_proto`, `sport`, `dport`, `nh_id` (the nexthop object, see
-  `Linx.Netlink.Rtnl.Nexthop`). Addresses are `Linx.IP` structs.
+  (`RTA_VIA`, a gateway of another family), `pref` (IPv6 router preference: 0 medium,
+  1 high, 3 low), `encap_type`, `encap` (raw `RTA_ENCAP`, e.g. the `LWTUNNEL_IP_*` nest),
+  `expires`, `uid`, `nh_id` (the nexthop object, see `Linx.Netlink.Rtnl.Nexthop`).
+  Addresses are `Linx.IP` structs. `RTA_IP_PROTO`, `RTA_SPORT` and `RTA_DPORT` only
+  select a route in `get/3` (its `:ip_proto`, `:sport`, `:dport` options; the kernel
+  never reports them), and the MPLS-only `RTA_NEWDST`/`RTA_TTL_PROPAGATE` are not
+  decoded: that keeps the struct at 29 fields, below the 32 keys where a map becomes a
+  slower hash trie (see `docs/PERFORMANCE.md`).
 
   ## Options of `add`, `replace`, `append`, `delete` and the `*_default` verbs
 
@@ -100,7 +105,7 @@ defmodule Linx.Netlink.Rtnl.Route do
   @rtm_delroute 25
   @rtm_getroute 26
 
-  # /usr/include/linux/socket.h
+  # /usr/include/x86_64-linux-gnu/bits/socket.h (AF_INET = PF_INET, AF_INET6 = PF_INET6)
   @af_inet 2
   @af_inet6 10
 
@@ -673,8 +678,10 @@ defmodule Linx.Netlink.Rtnl.Route do
   like `ip route get`). An unroutable destination is an `:enetunreach` error.
 
   `opts`: `:from` (source address), `:iif` and `:dev`/`:oif` (interfaces by name or
-  index), `:mark`, `:uid`, and `fib_match: true` to get the FIB entry that matched
-  (`ip route get ... fibmatch`) rather than the resolved route.
+  index), `:mark`, `:uid`, `:ip_proto` (a protocol number, or `:tcp`, `:udp`, `:icmp`,
+  `:icmpv6`), `:sport` and `:dport` (for policy routing on ports), and `fib_match: true`
+  to get the FIB entry that matched (`ip route get ... fibmatch`) rather than the
+  resolved route.
   """
   @spec get(Socket.t(), address(), keyword()) :: {:ok, t()} | {:error, Error.t()}
   def get(sock, destination, opts \\ []) when is_transport(sock) and is_list(opts) do
@@ -683,8 +690,8 @@ defmodule Linx.Netlink.Rtnl.Route do
     full = if dst.family == :inet, do: 32, else: 128
     request = %__MODULE__{family: family_int(dst.family), dst_len: full, dst: %{dst | zone: nil}}
 
-    with {:ok, request} <- get_opts(sock, request, opts, dst.family) do
-      case Request.talk(sock, @rtm_getroute, 0, encode(request),
+    with {:ok, {request, extra}} <- get_opts(sock, request, opts, dst.family) do
+      case Request.talk(sock, @rtm_getroute, 0, [encode(request) | extra],
              operation: :get_route,
              object: dst
            ) do
@@ -706,13 +713,33 @@ defmodule Linx.Netlink.Rtnl.Route do
   defp no_reply(dst, text),
     do: Error.new(:enodata, operation: :get_route, object: dst, message: text)
 
+  # /usr/include/linux/in.h IPPROTO_*
+  @ip_protos [icmp: 1, tcp: 6, udp: 17, icmpv6: 58]
+
+  # The struct's fields, plus the request-only RTA_IP_PROTO (27, u8), RTA_SPORT (28,
+  # be16) and RTA_DPORT (29, be16) as encoded attributes.
   defp get_opts(sock, request, opts, family) do
-    Enum.reduce_while(opts, {:ok, request}, fn opt, {:ok, r} ->
+    Enum.reduce_while(opts, {:ok, {request, []}}, fn opt, {:ok, {r, extra}} ->
       case get_opt(sock, r, opt, family) do
-        {:ok, r} -> {:cont, {:ok, r}}
+        {:ok, r} -> {:cont, {:ok, {r, extra}}}
+        {:attr, attr} -> {:cont, {:ok, {r, [extra | Linx.Netlink.Attr.encode_one(attr)]}}}
         error -> {:halt, error}
       end
     end)
+  end
+
+  defp get_opt(_sock, _r, {:ip_proto, p}, _) do
+    n = if is_atom(p), do: Keyword.get(@ip_protos, p, p), else: p
+
+    if is_integer(n) and n in 0..255,
+      do: {:attr, {27, <<n>>}},
+      else: raise(ArgumentError, "bad value for option :ip_proto: #{inspect(p)}")
+  end
+
+  defp get_opt(_sock, _r, {port, n}, _) when port in [:sport, :dport] do
+    if is_integer(n) and n in 0..0xFFFF,
+      do: {:attr, {if(port == :sport, do: 28, else: 29), <<n::16>>}},
+      else: raise(ArgumentError, "bad value for option #{inspect(port)}: #{inspect(n)}")
   end
 
   defp get_opt(_sock, r, {:from, addr}, family) do

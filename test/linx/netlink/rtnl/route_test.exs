@@ -726,7 +726,11 @@ defmodule Linx.Netlink.Rtnl.RouteTest do
       assert e in 890..900
     end
 
-    test "get/3 selectors: source, output device, mark, uid", %{sock: sock, v0: v0} do
+    test "get/3 selectors: source, output device, mark, uid, protocol and ports", %{
+      ns: ns,
+      sock: sock,
+      v0: v0
+    } do
       :ok = Route.add(sock, "10.70.0.0", 16, "10.0.0.2")
 
       assert {:ok,
@@ -740,6 +744,23 @@ defmodule Linx.Netlink.Rtnl.RouteTest do
                Route.get(sock, "10.70.1.1", from: "10.0.0.1", dev: "v0", mark: 7, uid: 1000)
 
       assert {:ok, %Route{mark: 7, uid: 1000}} = Route.get(sock, "10.70.1.1", mark: 7, uid: 1000)
+
+      # a policy rule on the protocol and port picks another table: the selectors reach
+      # the kernel
+      Sandbox.ip!(ns.name, ~w(rule add ipproto tcp dport 80 table 900))
+      :ok = Route.add(sock, "10.70.0.0", 16, "10.0.0.3", table: 900)
+
+      assert {:ok, %Route{gateway: ~IP"10.0.0.3"}} =
+               Route.get(sock, "10.70.1.1", ip_proto: :tcp, sport: 1234, dport: 80)
+
+      assert {:ok, %Route{gateway: ~IP"10.0.0.2"}} =
+               Route.get(sock, "10.70.1.1", ip_proto: 17, dport: 80)
+
+      assert_raise ArgumentError, ~r/:sctpx/, fn ->
+        Route.get(sock, "10.70.1.1", ip_proto: :sctpx)
+      end
+
+      assert_raise ArgumentError, ~r/70000/, fn -> Route.get(sock, "10.70.1.1", dport: 70_000) end
       assert {:error, %Error{errno: :enodev}} = Route.get(sock, "10.70.1.1", dev: "nope0")
       assert_raise ArgumentError, ~r/:bogus/, fn -> Route.get(sock, "10.70.1.1", bogus: 1) end
     end
