@@ -321,14 +321,14 @@ defmodule Linx.Netlink.Rtnl.Nexthop do
   @doc false
   # The RTM_NEWNEXTHOP payload. The kernel parses nexthop requests strictly, so the
   # NHA_RES_GROUP nest needs its NLA_F_NESTED bit, which the codec does not set.
-  @spec encode_request(t()) :: iodata()
+  @spec encode_request(t()) :: binary()
   def encode_request(%__MODULE__{res_group: nil} = nh), do: encode(nh)
 
   def encode_request(%__MODULE__{res_group: %ResGroup{} = rg} = nh) do
-    [
+    IO.iodata_to_binary([
       encode(%{nh | res_group: nil}),
       Linx.Netlink.Attr.encode_one({12 ||| 0x8000, ResGroup.encode(rg)})
-    ]
+    ])
   end
 
   # Interface names (and a gateway's zone) become ifindexes; then the pure build.

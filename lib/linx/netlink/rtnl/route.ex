@@ -691,7 +691,7 @@ defmodule Linx.Netlink.Rtnl.Route do
     request = %__MODULE__{family: family_int(dst.family), dst_len: full, dst: %{dst | zone: nil}}
 
     with {:ok, {request, extra}} <- get_opts(sock, request, opts, dst.family) do
-      case Request.talk(sock, @rtm_getroute, 0, [encode(request) | extra],
+      case Request.talk(sock, @rtm_getroute, 0, IO.iodata_to_binary([encode(request) | extra]),
              operation: :get_route,
              object: dst
            ) do
