@@ -868,6 +868,8 @@ defmodule Linx.Netlink.Rtnl.Route do
   defp write(sock, op, destination, prefix, gateway, opts) do
     check_opts!(opts)
     {type, flags} = Map.fetch!(@verbs, op)
+    # the destination and prefix are checked before any interface name costs a request
+    prefix!(ip!(:destination, destination).family, prefix)
     gw = if gateway == nil, do: nil, else: ip!(:gateway, gateway)
 
     with {:ok, gw, opts, _cache} <- resolve_devs(sock, gw, opts, %{}) do
