@@ -372,6 +372,10 @@ defmodule Linx.Netlink.Rtnl.RouteTest do
         Route.add(sock, "10.0.0.0", 33, nil)
       end
 
+      assert_raise ArgumentError, ~r/prefix length 33/, fn ->
+        Route.add(sock, "10.0.0.0", 33, nil, dev: "eth0")
+      end
+
       assert_raise ArgumentError, ~r/:nope/, fn -> Route.list(sock, nope: 1) end
 
       assert_raise ArgumentError, ~r/:tabel/, fn ->
