@@ -13,7 +13,7 @@ defmodule Linx.Netlink.Rtnl do
   """
 
   alias Linx.Netlink.{Error, Message, Socket}
-  alias Linx.Netlink.Rtnl.{Address, Link, Neighbour, Rule, Stats}
+  alias Linx.Netlink.Rtnl.{Address, Link, Neighbour, Nexthop, Route, Rule, Stats}
 
   @netlink_route 0
 
@@ -23,11 +23,15 @@ defmodule Linx.Netlink.Rtnl do
     17 => {:del_link, Link},
     20 => {:new_addr, Address},
     21 => {:del_addr, Address},
+    24 => {:new_route, Route},
+    25 => {:del_route, Route},
     28 => {:new_neigh, Neighbour},
     29 => {:del_neigh, Neighbour},
     32 => {:new_rule, Rule},
     33 => {:del_rule, Rule},
-    92 => {:new_stats, Stats}
+    92 => {:new_stats, Stats},
+    104 => {:new_nexthop, Nexthop},
+    105 => {:del_nexthop, Nexthop}
   }
 
   @doc "Opens a `NETLINK_ROUTE` socket in `netns` (default `:host`)."

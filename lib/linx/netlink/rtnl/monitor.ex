@@ -96,24 +96,6 @@ defmodule Linx.Netlink.Rtnl.Monitor do
   @default_groups [1, 3, 5, 7, 8, 9, 11, 19]
   @default_rcvbuf 16 * 1024 * 1024
 
-  # /usr/include/linux/rtnetlink.h: RTM_NEWLINK 16 ... RTM_DELNEXTHOP 105. The object
-  # modules are looked up when a monitor starts, so a missing one only leaves its
-  # resources nil.
-  @ops %{
-    16 => {:new_link, Linx.Netlink.Rtnl.Link},
-    17 => {:del_link, Linx.Netlink.Rtnl.Link},
-    20 => {:new_addr, Linx.Netlink.Rtnl.Address},
-    21 => {:del_addr, Linx.Netlink.Rtnl.Address},
-    24 => {:new_route, Linx.Netlink.Rtnl.Route},
-    25 => {:del_route, Linx.Netlink.Rtnl.Route},
-    28 => {:new_neigh, Linx.Netlink.Rtnl.Neighbour},
-    29 => {:del_neigh, Linx.Netlink.Rtnl.Neighbour},
-    32 => {:new_rule, Linx.Netlink.Rtnl.Rule},
-    33 => {:del_rule, Linx.Netlink.Rtnl.Rule},
-    104 => {:new_nexthop, Linx.Netlink.Rtnl.Nexthop},
-    105 => {:del_nexthop, Linx.Netlink.Rtnl.Nexthop}
-  }
-
   # NLMSG_NOOP (/usr/include/linux/netlink.h) carries nothing
   @nlmsg_noop 1
 
@@ -240,51 +222,29 @@ defmodule Linx.Netlink.Rtnl.Monitor do
   @doc false
   # A notification message as an event. Public for tests.
   @spec decode_event(Message.t()) :: Event.t()
-  def decode_event(%Message{} = msg), do: decode_event(msg, decoders())
-
-  defp decode_event(%Message{type: type} = msg, decoders) do
-    case decoders do
-      %{^type => {op, nil}} -> %Event{op: op, resource: nil}
-      %{^type => {op, mod}} -> %Event{op: op, resource: decode_resource(mod, msg)}
-      _ -> %Event{op: {:unknown, type}, resource: nil}
-    end
-  end
-
-  # The decoders never raise; should one do it anyway, the event still goes out.
-  defp decode_resource(mod, msg) do
-    case mod.decode_message(msg) do
-      %{__struct__: _} = resource -> resource
-      _ -> nil
-    end
+  def decode_event(%Message{} = msg) do
+    {op, resource} = Rtnl.decode_message(msg)
+    %Event{op: op, resource: resource}
   rescue
+    # The decoders never raise (fuzzed in the test suite); should one do it anyway, the
+    # event still goes out and the monitor lives on.
     e ->
-      Logger.warning(
-        "#{inspect(mod)}.decode_message/1 raised on type #{msg.type}: #{Exception.message(e)}"
-      )
-
-      nil
-  end
-
-  # type => {op, module or nil when it is not available}
-  defp decoders do
-    Map.new(@ops, fn {type, {op, mod}} ->
-      available = Code.ensure_loaded?(mod) and function_exported?(mod, :decode_message, 1)
-      {type, {op, if(available, do: mod)}}
-    end)
+      Logger.warning("decoding rtnetlink type #{msg.type} raised: #{Exception.message(e)}")
+      %Event{op: elem(Rtnl.decode_message(%{msg | payload: <<>>}), 0), resource: nil}
   end
 
   @doc false
   # The events of one datagram, and whether all of it could be parsed. Public for tests.
   @spec datagram_events(binary()) :: {[Event.t()], :ok | :malformed}
-  def datagram_events(buf), do: datagram_events(buf, decoders(), [])
+  def datagram_events(buf), do: datagram_events(buf, [])
 
-  defp datagram_events(buf, decoders, acc) do
+  defp datagram_events(buf, acc) do
     case Message.decode_next(buf) do
       {:ok, %Message{type: @nlmsg_noop}, rest} ->
-        datagram_events(rest, decoders, acc)
+        datagram_events(rest, acc)
 
       {:ok, msg, rest} ->
-        datagram_events(rest, decoders, [decode_event(msg, decoders) | acc])
+        datagram_events(rest, [decode_event(msg) | acc])
 
       :done ->
         {Enum.reverse(acc), :ok}
@@ -308,7 +268,6 @@ defmodule Linx.Netlink.Rtnl.Monitor do
         owner: conf.owner,
         owner_ref: owner_ref,
         netns: conf.netns,
-        decoders: decoders(),
         read_size: Connection.initial_read_size()
       }
 
@@ -378,7 +337,7 @@ defmodule Linx.Netlink.Rtnl.Monitor do
   end
 
   defp deliver(%{data: data, truncated: truncated}, state) do
-    {events, status} = datagram_events(data, state.decoders, [])
+    {events, status} = datagram_events(data, [])
     Enum.each(events, &send(state.owner, {:linx_rtnl, :event, &1}))
     if status == :malformed or truncated, do: resync(state)
   end

@@ -26,6 +26,8 @@ defmodule Linx.Netlink.Rtnl.FuzzTest do
     address: {22, <<0::64>>, [20, 21], Rtnl.Address},
     neighbour: {30, <<0::96>>, [28, 29], Rtnl.Neighbour},
     rule: {34, <<0::96>>, [32, 33], Rtnl.Rule},
+    route: {26, <<0::96>>, [24, 25], Rtnl.Route},
+    nexthop: {106, <<0::64>>, [104, 105], Rtnl.Nexthop},
     # if_stats_msg with filter_mask = IFLA_STATS_LINK_64 | LINK_XSTATS | AF_SPEC
     stats: {94, <<0::64, 0b10011::native-32>>, [92], Rtnl.Stats}
   }
@@ -53,6 +55,14 @@ defmodule Linx.Netlink.Rtnl.FuzzTest do
     neigh add 10.9.0.2 lladdr 02:00:00:00:00:02 dev v0 nud permanent
     neigh add proxy 10.9.0.7 dev v0
     rule add from 10.9.0.0/24 fwmark 0x10/0xff table 100 priority 1000
+    route add 10.97.0.0/16 table 100 nexthop via 10.9.0.2 weight 2 nexthop via 10.9.0.3 weight 1
+    route add fd00:97::/64 via fe80::1 dev v0 metric 7 pref high
+    route add blackhole 10.96.0.0/16 table 100
+    nexthop add id 1 via 10.9.0.2 dev v0
+    nexthop add id 2 via 10.9.0.3 dev v0
+    nexthop add id 10 group 1/2,2
+    nexthop add id 11 blackhole
+    route add 10.95.0.0/16 nhid 10 table 100
     """
 
     path = Path.join(System.tmp_dir!(), "linx-fuzz-#{System.unique_integer([:positive])}")
