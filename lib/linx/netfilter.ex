@@ -602,7 +602,7 @@ defmodule Linx.Netfilter do
   `:timeout_ms`, `:flags`, `:families`, `:rcvbuf`; see `Linx.Netfilter.Log`.
 
   Returns `{:ok, pid}` or `{:error, %Linx.Netfilter.Error{operation: :log_listen}}` (the
-  group is bound by another socket: `:ebusy`). Bad options raise `ArgumentError`.
+  group has a listener already: `:eperm`). Bad options raise `ArgumentError`.
   """
   @spec log_listen(pid(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
   def log_listen(owner \\ self(), opts \\ [])

@@ -21,7 +21,7 @@ defmodule Linx.Netfilter.Log do
 
   A listener is a process owning one `NETLINK_NETFILTER` socket bound to one NFLOG
   group of one network namespace (a group has at most one listener per namespace: a
-  second bind is refused with `:ebusy`). It sends its owner
+  second bind is refused with `:eperm`). It sends its owner
 
     * `{:linx_netfilter, :log, %Linx.Netfilter.Log.Event{}}` — one per logged packet,
       decoded (prefix, hook, interfaces, addresses, ports, payload, ...);
@@ -39,8 +39,9 @@ defmodule Linx.Netfilter.Log do
       only, no payload) or `:none`. (0.2 defaulted to `:meta`, which leaves the
       addresses and ports unset.) A rule's own `snaplen` caps it further;
     * `:qthresh` — packets the kernel batches before sending (1..1024, default 1:
-      each packet at once); `:timeout_ms` — how long a partial batch may wait (default
-      0; the kernel counts in 10 ms steps);
+      each packet at once; the kernel's own default, 100, is always overridden);
+      `:timeout_ms` — how long a partial batch may wait (default: the kernel's, 1 s;
+      counted in 10 ms steps; 0 waits for a full batch);
     * `:flags` — any of `:seq` and `:seq_global` (sequence numbers in the events) and
       `:conntrack` (conntrack info; needs the kernel's nfnetlink_conntrack glue);
     * `:families` — protocol families for which nfnetlink_log is made the namespace's
@@ -115,8 +116,8 @@ defmodule Linx.Netfilter.Log do
   @doc """
   Starts a listener linked to the caller (options in the module doc). Returns
   `{:ok, pid}` or `{:error, %Linx.Netfilter.Error{operation: :log_listen}}` when the
-  socket cannot be opened or the kernel refuses the binding (`:ebusy`: the group has
-  a listener already; `:eperm`: no privilege); the caller is not taken down. A missing
+  socket cannot be opened or the kernel refuses the binding (`:eperm`: the group has
+  a listener already, or no privilege); the caller is not taken down. A missing
   owner or group, an unknown option or a bad value raises `ArgumentError`.
   """
   @spec start_link([opt()]) :: {:ok, pid()} | {:error, Error.t()}
@@ -154,7 +155,7 @@ defmodule Linx.Netfilter.Log do
       netns: :host,
       copy_mode: :packet,
       qthresh: 1,
-      timeout_ms: 0,
+      timeout_ms: nil,
       flags: [],
       families: [:ipv4, :ipv6],
       rcvbuf: @default_rcvbuf
@@ -244,8 +245,8 @@ defmodule Linx.Netfilter.Log do
     attrs =
       [{@cfg_cmd, <<@cmd_bind>>}, {@cfg_mode, <<range::32, mode, 0>>}] ++
         if(flags != 0, do: [{@cfg_flags, <<flags::16>>}], else: []) ++
-        if(conf.qthresh > 1, do: [{@cfg_qthresh, <<conf.qthresh::32>>}], else: []) ++
-        if(conf.timeout_ms > 0,
+        [{@cfg_qthresh, <<conf.qthresh::32>>}] ++
+        if(conf.timeout_ms,
           do: [{@cfg_timeout, <<div(conf.timeout_ms + 9, 10)::32>>}],
           else: []
         )
@@ -255,7 +256,8 @@ defmodule Linx.Netfilter.Log do
 
   @doc false
   @spec cmd_payload(0..255, 0..0xFFFF, 1..4) :: binary()
-  def cmd_payload(family, group, cmd), do: <<family, 0, group::16>> <> Attr.encode([{@cfg_cmd, <<cmd>>}])
+  def cmd_payload(family, group, cmd),
+    do: <<family, 0, group::16>> <> Attr.encode([{@cfg_cmd, <<cmd>>}])
 
   @doc false
   # The log events of one datagram, and whether all of it parsed. Never raises.
@@ -308,6 +310,8 @@ defmodule Linx.Netfilter.Log do
             {:ok, state, {:continue, :early}}
 
           {:error, error, state} ->
+            # Closing the socket releases the group; default-logger bindings made
+            # before the failure are undone.
             unbind(state)
             :ok = Socket.close(sock)
             send(starter, {tag, error})
@@ -323,21 +327,20 @@ defmodule Linx.Netfilter.Log do
   defp stage(%{operation: op, message: nil}), do: "#{op} failed"
   defp stage(%{operation: op, message: text}), do: "#{op}: #{text}"
 
+  # The group first: a refused bind (the group has a listener) then changes nothing
+  # else in the namespace.
   defp configure(state) do
     %{conf: conf} = state
 
-    bound =
+    with {:ok, state} <- config(state, bind_payload(conf), {:group, conf.group}) do
       Enum.reduce_while(conf.families, {:ok, state}, fn fam, {:ok, st} ->
         num = @family_numbers[fam]
 
         case config(st, cmd_payload(num, 0, @cmd_pf_bind), {:family, fam}) do
-          {:ok, st} -> {:cont, {:ok, %{st | bound: [num | st.bound]}}}
+          {:ok, st} -> {:cont, {:ok, %{st | bound: st.bound ++ [num]}}}
           {:error, e, st} -> {:halt, {:error, e, st}}
         end
       end)
-
-    with {:ok, state} <- bound do
-      config(%{state | bound: Enum.reverse(state.bound)}, bind_payload(conf), {:group, conf.group})
     end
   end
 
@@ -390,13 +393,16 @@ defmodule Linx.Netfilter.Log do
     end
   end
 
-  defp describe(16, {:group, g}), do: "NFLOG group #{g} is bound by another socket"
+  defp describe(1, {:group, g}),
+    do: "NFLOG group #{g} is bound by another socket (or CAP_NET_ADMIN is missing)"
+
   defp describe(_errno, _object), do: nil
 
   # {:ack, 0} | {:ack, errno, msg} for our sequence number, :none otherwise.
   defp ack(buf, seq) do
     case Message.decode_next(buf) do
-      {:ok, %Message{type: @nlmsg_error, seq: ^seq, payload: <<err::native-signed-32, _::binary>>} = m,
+      {:ok,
+       %Message{type: @nlmsg_error, seq: ^seq, payload: <<err::native-signed-32, _::binary>>} = m,
        _rest} ->
         if err == 0, do: {:ack, 0}, else: {:ack, -err, m}
 

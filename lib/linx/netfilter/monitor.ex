@@ -37,9 +37,10 @@ defmodule Linx.Netfilter.Monitor do
   (a quota object reporting itself depleted) are delivered at once with `gen_id: nil`.
 
   After an overrun the events of the transaction in flight are incomplete: they are
-  dropped, and of the events that precede the next NEWGEN only those sent by the same
-  netlink socket as that transaction's batch are kept, so no event is ever tagged
-  with another transaction's generation.
+  dropped. When a NEWGEN may have been lost (an overrun, or a gap in the generation
+  numbers), a NEWGEN adopts only the pending events that came from its own batch
+  (same netlink port id, sequence numbers from the batch's first one on), so no event
+  is ever tagged with another transaction's generation.
 
   To combine a snapshot with the events that follow it, give the monitor to the pull:
 
@@ -203,12 +204,18 @@ defmodule Linx.Netfilter.Monitor do
 
   @typedoc false
   # The transaction state between datagrams: events waiting for their NEWGEN, whether
-  # an overrun made their attribution uncertain, and the delivery floor.
-  @type txn :: %{pending: [{Message.t(), Event.t()}], uncertain: boolean(), min_gen: integer()}
+  # an overrun made their attribution uncertain, the last generation seen and the
+  # delivery floor.
+  @type txn :: %{
+          pending: [{Message.t(), Event.t()}],
+          uncertain: boolean(),
+          last_gen: non_neg_integer() | nil,
+          min_gen: non_neg_integer()
+        }
 
   @doc false
   @spec new_txn(non_neg_integer()) :: txn()
-  def new_txn(min_gen \\ 0), do: %{pending: [], uncertain: false, min_gen: min_gen}
+  def new_txn(min_gen \\ 0), do: %{pending: [], uncertain: false, last_gen: nil, min_gen: min_gen}
 
   @doc false
   # Feeds one datagram: `{events_to_deliver, txn, :ok | :malformed}`. Never raises.
@@ -232,8 +239,10 @@ defmodule Linx.Netfilter.Monitor do
   end
 
   @doc false
-  # An overrun: the transaction in flight lost events, so they are dropped and the
-  # next NEWGEN adopts only events it can attribute.
+  # An overrun: the transaction in flight lost events, so they are dropped, and the
+  # next NEWGEN adopts only events it can attribute. (The kernel reports ENOBUFS
+  # before the datagrams still queued, which are older than the loss: a loss further
+  # on shows as a gap in the generation numbers.)
   @spec overrun(txn()) :: txn()
   def overrun(txn), do: %{txn | pending: [], uncertain: true}
 
@@ -249,12 +258,16 @@ defmodule Linx.Netfilter.Monitor do
   defp step(msg, %Event{op: :new_gen, entity: %{id: id}} = gen, out, txn) do
     pending = Enum.reverse(txn.pending)
 
+    # Generations count up by one per commit (skipping 0): a gap means the NEWGENs of
+    # lost transactions, whose leftover events may be pending too.
+    suspect = txn.uncertain or (txn.last_gen != nil and id != next_gen(txn.last_gen))
+
     pending =
-      if txn.uncertain,
+      if suspect,
         do: Enum.filter(pending, fn {m, _} -> same_batch?(m, msg) end),
         else: pending
 
-    txn = %{txn | pending: [], uncertain: false}
+    txn = %{txn | pending: [], uncertain: false, last_gen: id}
 
     if id >= txn.min_gen do
       tagged =
@@ -275,6 +288,9 @@ defmodule Linx.Netfilter.Monitor do
   defp step(%Message{pid: 0}, ev, out, txn), do: {[ev | out], txn}
 
   defp step(msg, ev, out, txn), do: {out, %{txn | pending: [{msg, ev} | txn.pending]}}
+
+  defp next_gen(0xFFFFFFFF), do: 1
+  defp next_gen(g), do: g + 1
 
   # A transaction's notifications carry the port id of the socket that sent the
   # batch, and sequence numbers from its first message on (the NEWGEN carries that

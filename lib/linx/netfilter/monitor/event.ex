@@ -76,7 +76,11 @@ defmodule Linx.Netfilter.Event do
           | {family(), String.t(), String.t(), [map()]}
           | {family(), Object.t()}
           | {family(), Flowtable.t()}
-          | %{id: non_neg_integer(), proc_pid: non_neg_integer() | nil, proc_name: String.t() | nil}
+          | %{
+              id: non_neg_integer(),
+              proc_pid: non_neg_integer() | nil,
+              proc_name: String.t() | nil
+            }
           | binary()
           | nil
 
