@@ -75,7 +75,7 @@ defmodule Bench.NftMain do
   alias Linx.Netfilter
   alias Linx.Netfilter.{Codec, Expr, Native, Ruleset}
   alias Linx.Netfilter.Set, as: NSet
-  alias Linx.Netlink.{Nfnl, Socket}
+  alias Linx.Netlink.{Nfnl, Request, Socket}
 
   def run do
     elements = 100_000
@@ -151,7 +151,7 @@ defmodule Bench.NftMain do
       phases = fn rs ->
         {tv, _, _, :ok} = timed(fn -> Netfilter.validate(rs, :push) end)
 
-        {te, _, _, {bin, index, first}} =
+        {tt, _, _, mutations} =
           timed(fn ->
             {items, _} =
               rs
@@ -160,15 +160,17 @@ defmodule Bench.NftMain do
                 Codec.table_items(t, :replace, ctx)
               end)
 
-            {mutations, _owners} = Enum.unzip(items)
-            first = Nfnl.peek(sock)
-            {:ok, bin, index} = Native.encode_batch(mutations, first, nil)
-            {bin, index, first}
+            items |> Enum.unzip() |> elem(0)
           end)
+
+        first = Nfnl.peek(sock)
+
+        {te, _, _, {:ok, bin, index}} =
+          timed(fn -> Native.encode_batch(mutations, first, nil) end)
 
         :ok = Nfnl.advance(sock, length(index) + 2)
         {ts, _, sys, :ok} = timed(fn -> Nfnl.transact(sock, bin, first, length(index)) end)
-        {tv, te, ts, sys, byte_size(bin), length(index)}
+        {tv, tt, te, ts, sys, byte_size(bin), length(index)}
       end
 
       bench_push = fn label, rs, file, table ->
@@ -200,7 +202,8 @@ defmodule Bench.NftMain do
           Linx push      #{ms(lw)}  (BEAM user #{ms(med(linx, 1))}, sys #{ms(med(linx, 2))})
           nft -f         #{ms(nw)}  (user #{ms(med(nft, 1))}, sys #{ms(med(nft, 2))})
           ratio Linx/nft #{ratio(lw, nw)}
-          Linx phases    validate #{ms(med(split, 0))}, encode #{ms(med(split, 1))}, send+commit+ack #{ms(med(split, 2))} (sys #{ms(med(split, 3))}); batch #{div(elem(hd(split), 4), 1024)} KiB in #{elem(hd(split), 5)} messages
+          Linx phases    validate #{ms(med(split, 0))}, structs->terms #{ms(med(split, 1))}, NIF encode #{ms(med(split, 2))}, send+commit+ack #{ms(med(split, 3))} (BEAM sys #{ms(med(split, 4))})
+                         batch #{div(elem(hd(split), 5), 1024)} KiB in #{elem(hd(split), 6)} messages
         """)
 
         {lw, nw, med(nft, 2)}
@@ -223,6 +226,33 @@ defmodule Bench.NftMain do
           {w, u, s}
         end
 
+      # The pull's phases, as Linx.Netfilter.pull/2 runs them (less its two GETGENs).
+      dump = fn mutation ->
+        {:ok, [{type, flags, payload}]} = Native.encode_messages(mutation)
+        {:ok, raw} = Request.fold(sock, type, flags, payload, [], &[&1 | &2], [])
+        Enum.reverse(raw)
+      end
+
+      pull_split =
+        for _ <- 1..runs() do
+          {td, _, sd, raw} =
+            timed(fn ->
+              base =
+                for op <- [:get_table, :get_chain, :get_rule, :get_set, :get_obj, :get_flowtable],
+                    do: dump.({op, :unspec, %{nlm_flags: [:dump]}})
+
+              elems = dump.({:get_setelem, :ip, %{table: "bset", set: "s", nlm_flags: [:dump]}})
+              List.flatten(base) ++ elems
+            end)
+
+          {tn, _, _, decoded} =
+            timed(fn -> Native.decode_many(Enum.map(raw, &{&1.type, &1.payload})) end)
+
+          msgs = for {:ok, m} <- decoded, do: m
+          {tb, _, _, _} = timed(fn -> Codec.from_dump(msgs) end)
+          {td, sd, tn, tb}
+        end
+
       json = for _ <- 1..runs(), do: timed_nft!(ns, ["-j", "list", "ruleset"])
       text = for _ <- 1..runs(), do: timed_nft!(ns, ["list", "ruleset"])
       {c_linx, c_nft} = {med(pulls, 0), med(json, 0)}
@@ -231,6 +261,7 @@ defmodule Bench.NftMain do
       (c) pull + decode (#{elements} elements + #{rule_count} rules)
         Linx pull         #{ms(c_linx)}  (BEAM user #{ms(med(pulls, 1))}, sys #{ms(med(pulls, 2))})
         nft -j list       #{ms(c_nft)}  (user #{ms(med(json, 1))}, sys #{ms(med(json, 2))})
+        Linx phases       dumps #{ms(med(pull_split, 0))} (BEAM sys #{ms(med(pull_split, 1))}), NIF decode #{ms(med(pull_split, 2))}, terms->structs #{ms(med(pull_split, 3))}
         nft list (text)   #{ms(med(text, 0))}
         ratio Linx/nft -j #{ratio(c_linx, c_nft)}
       """)
