@@ -39,6 +39,10 @@ defmodule Bench.Nft do
 
   # {wall_s, user_s, sys_s, result} of fun in this BEAM (user/sys of the whole OS
   # process, 10 ms resolution).
+  # Runs fun in a new process (the caller's large heap would otherwise make every
+  # garbage collection in the measured code slower; each nft run is a new process too).
+  def fresh(fun), do: fun |> Task.async() |> Task.await(:infinity)
+
   def timed(fun) do
     {u0, s0} = cpu()
     t0 = System.monotonic_time(:microsecond)
@@ -176,7 +180,7 @@ defmodule Bench.NftMain do
       bench_push = fn label, rs, file, table ->
         linx =
           for _ <- 1..runs() do
-            {w, u, s, :ok} = timed(fn -> Netfilter.push(sock, rs) end)
+            {w, u, s, :ok} = fresh(fn -> timed(fn -> Netfilter.push(sock, rs) end) end)
             delete.(table)
             {w, u, s}
           end
@@ -190,7 +194,7 @@ defmodule Bench.NftMain do
 
         split =
           for _ <- 1..runs() do
-            r = phases.(rs)
+            r = fresh(fn -> phases.(rs) end)
             delete.(table)
             r
           end
@@ -221,8 +225,12 @@ defmodule Bench.NftMain do
 
       pulls =
         for _ <- 1..runs() do
-          {w, u, s, {:ok, rs}} = timed(fn -> Netfilter.pull(sock) end)
-          true = map_size(rs.tables) == 2
+          {w, u, s, 2} =
+            fresh(fn ->
+              {w, u, s, {:ok, rs}} = timed(fn -> Netfilter.pull(sock) end)
+              {w, u, s, map_size(rs.tables)}
+            end)
+
           {w, u, s}
         end
 
@@ -235,22 +243,31 @@ defmodule Bench.NftMain do
 
       pull_split =
         for _ <- 1..runs() do
-          {td, _, sd, raw} =
-            timed(fn ->
-              base =
-                for op <- [:get_table, :get_chain, :get_rule, :get_set, :get_obj, :get_flowtable],
-                    do: dump.({op, :unspec, %{nlm_flags: [:dump]}})
+          fresh(fn ->
+            {td, _, sd, raw} =
+              timed(fn ->
+                base =
+                  for op <- [
+                        :get_table,
+                        :get_chain,
+                        :get_rule,
+                        :get_set,
+                        :get_obj,
+                        :get_flowtable
+                      ],
+                      do: dump.({op, :unspec, %{nlm_flags: [:dump]}})
 
-              elems = dump.({:get_setelem, :ip, %{table: "bset", set: "s", nlm_flags: [:dump]}})
-              List.flatten(base) ++ elems
-            end)
+                elems = dump.({:get_setelem, :ip, %{table: "bset", set: "s", nlm_flags: [:dump]}})
+                List.flatten(base) ++ elems
+              end)
 
-          {tn, _, _, decoded} =
-            timed(fn -> Native.decode_many(Enum.map(raw, &{&1.type, &1.payload})) end)
+            {tn, _, _, decoded} =
+              timed(fn -> Native.decode_many(Enum.map(raw, &{&1.type, &1.payload})) end)
 
-          msgs = for {:ok, m} <- decoded, do: m
-          {tb, _, _, _} = timed(fn -> Codec.from_dump(msgs) end)
-          {td, sd, tn, tb}
+            msgs = for {:ok, m} <- decoded, do: m
+            {tb, _, _, _} = timed(fn -> Codec.from_dump(msgs) end)
+            {td, sd, tn, tb}
+          end)
         end
 
       json = for _ <- 1..runs(), do: timed_nft!(ns, ["-j", "list", "ruleset"])
