@@ -135,12 +135,19 @@ defmodule Bench.NftMain do
 
       delete = fn table -> nft!(ns, ["delete", "table", "ip", table]) end
 
+      # After a bulk insert the kernel grows the set's hash table in the background; a
+      # dump that runs meanwhile can skip some elements and repeat others (nft's listing
+      # and Linx's pull alike), so reads wait for it.
+      settle = fn -> Process.sleep(1_000) end
+
       # Both tools must build the same thing: compare nft's listings.
       for {rs, file, table} <- [{set_rs, set_file, "bset"}, {rules_rs, rules_file, "brules"}] do
         :ok = Netfilter.push(sock, rs)
+        settle.()
         by_linx = nft!(ns, ["list", "table", "ip", table])
         delete.(table)
         nft!(ns, ["-f", file])
+        settle.()
         by_nft = nft!(ns, ["list", "table", "ip", table])
         delete.(table)
         # Set elements are listed in the kernel's hash order, which depends on the
@@ -229,12 +236,17 @@ defmodule Bench.NftMain do
       # (c) both tables present
       :ok = Netfilter.push(sock, set_rs)
       :ok = Netfilter.push(sock, rules_rs)
+      settle.()
 
       pulls =
         for _ <- 1..runs() do
           {w, u, s, 2} =
             fresh(fn ->
               {w, u, s, {:ok, rs}} = timed(fn -> Netfilter.pull(sock) end)
+              set = rs.tables[{:ip, "bset"}].sets["s"]
+              chain = rs.tables[{:ip, "brules"}].chains["c"]
+              ^elements = length(set.elements)
+              ^rule_count = length(chain.rules)
               {w, u, s, map_size(rs.tables)}
             end)
 
