@@ -51,6 +51,14 @@ defmodule Linx.Netfilter do
 
   Verbs take a `%Linx.Netlink.Socket{}` opened with `Linx.Netlink.Nfnl.open/2`; every
   operation needs CAP_NET_ADMIN in the socket's network namespace.
+
+  ## Events and packet logs
+
+  `subscribe/2` starts a `Linx.Netfilter.Monitor`: every change to the ruleset arrives
+  as a `%Linx.Netfilter.Event{}` tagged with the generation of the transaction that
+  made it (`pull/2` with `:subscribe_first` ties a snapshot to the events after it).
+  `log_listen/2` starts a `Linx.Netfilter.Log`: packets a `log group N` rule sends to
+  NFLOG arrive as `%Linx.Netfilter.Log.Event{}`.
   """
 
   import Linx.Netlink.Request, only: [is_transport: 1]
@@ -567,7 +575,7 @@ defmodule Linx.Netfilter do
 
   @doc """
   Starts a `Linx.Netfilter.Monitor` sending nf_tables change events to `owner`
-  (default: the caller); the monitor is linked to the caller and stops when `owner`
+  (default: the caller; `subscribe(opts)` also means the caller); the monitor is linked to the caller and stops when `owner`
   exits. Options: `:netns` (default `:host`), `:since_gen` (default 0), `:rcvbuf`
   (default 4 MiB); see `Linx.Netfilter.Monitor`.
 
@@ -575,13 +583,16 @@ defmodule Linx.Netfilter do
   (no such namespace, no privilege to join the group). A bad owner, an unknown option
   or a bad value raises `ArgumentError`.
   """
-  @spec subscribe(pid(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
+  @spec subscribe(pid() | keyword(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
   def subscribe(owner \\ self(), opts \\ [])
 
   def subscribe(owner, opts) when is_pid(owner) and is_list(opts) do
     :ok = check_opts!(opts, [:netns, :since_gen, :rcvbuf], "subscribe/2")
     Monitor.start_link([{:owner, owner} | opts])
   end
+
+  # subscribe(opts): the caller is the owner
+  def subscribe([{_, _} | _] = opts, []), do: subscribe(self(), opts)
 
   def subscribe(owner, opts) do
     raise ArgumentError,
@@ -595,7 +606,8 @@ defmodule Linx.Netfilter do
   @doc """
   Starts a `Linx.Netfilter.Log` listener: packets that a `log group N` rule (an
   `Linx.Netfilter.Expr.log/1` expression) logs to NFLOG group `:group` are sent to
-  `owner` (default: the caller) as `{:linx_netfilter, :log, %Linx.Netfilter.Log.Event{}}`.
+  `owner` (default: the caller; `log_listen(opts)` also means the caller) as
+  `{:linx_netfilter, :log, %Linx.Netfilter.Log.Event{}}`.
   The listener is linked to the caller and stops when `owner` exits.
 
   Options: `:group` (required, 0..65535), `:netns`, `:copy_mode`, `:qthresh`,
@@ -604,11 +616,14 @@ defmodule Linx.Netfilter do
   Returns `{:ok, pid}` or `{:error, %Linx.Netfilter.Error{operation: :log_listen}}` (the
   group has a listener already: `:eperm`). Bad options raise `ArgumentError`.
   """
-  @spec log_listen(pid(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
+  @spec log_listen(pid() | keyword(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
   def log_listen(owner \\ self(), opts \\ [])
 
   def log_listen(owner, opts) when is_pid(owner) and is_list(opts),
     do: Log.start_link([{:owner, owner} | opts])
+
+  # log_listen(opts): the caller is the owner
+  def log_listen([{_, _} | _] = opts, []), do: log_listen(self(), opts)
 
   def log_listen(owner, opts) do
     raise ArgumentError,

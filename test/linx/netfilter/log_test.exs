@@ -188,7 +188,7 @@ defmodule Linx.Netfilter.LogTest do
   test "one listener per group; unbound on stop and when the owner exits" do
     %{b: b} = pair!()
     path = {:path, b.path}
-    {:ok, first} = Netfilter.log_listen(self(), group: @group, netns: path)
+    {:ok, first} = Netfilter.log_listen(group: @group, netns: path)
 
     assert {:error, %Error{operation: :log_listen, errno: :eperm, object: {:group, @group}} = e} =
              Netfilter.log_listen(self(), group: @group, netns: path)

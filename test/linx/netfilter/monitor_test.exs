@@ -455,6 +455,14 @@ defmodule Linx.Netfilter.MonitorTest do
       assert :ok = Monitor.stop(mon)
     end
 
+    test "subscribe(opts) is for the caller" do
+      %{ns: ns, sock: sock} = sandbox!("mon")
+      {:ok, mon} = Netfilter.subscribe(netns: {:path, ns.path})
+      :ok = Netfilter.push(sock, Ruleset.add_table!(Ruleset.new(), :ip, "mine"))
+      assert {[%Event{op: :new_table}], _} = transaction()
+      :ok = Netfilter.unsubscribe(mon)
+    end
+
     test "a missing namespace is an error, not a crash" do
       assert {:error, %Error{operation: :subscribe, errno: :enoent}} =
                Netfilter.subscribe(self(), netns: {:path, "/run/netns/linx-test-no-such-ns"})
