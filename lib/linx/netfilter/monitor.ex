@@ -52,6 +52,9 @@ defmodule Linx.Netfilter.Monitor do
   read, so the monitor delivers only later transactions. Events already in the
   owner's mailbox before the pull may be older: skip those with `gen_id < floor`.
 
+  The kernel does not notify everything: tables it removes because their owner socket
+  closed (the `:owner` flag) vanish without an event. Pull to notice those.
+
   Options (`start_link/1`, `Linx.Netfilter.subscribe/2`):
 
     * `:owner` — the pid that receives the messages (required for `start_link/1`); the

@@ -17,7 +17,7 @@ defmodule Linx.Netfilter.MonitorTest do
   alias Linx.Netfilter.{Chain, Error, Event, Expr, Monitor, Object, Patch, Rule, Ruleset, Table}
   alias Linx.Netfilter.Map, as: NMap
   alias Linx.Netfilter.Set, as: NSet
-  alias Linx.Netlink.{Message, Socket}
+  alias Linx.Netlink.{Message, Nfnl, Socket}
   alias Linx.Netlink.Nfnl.Codec, as: NfnlCodec
   alias Linx.Test.Sandbox
 
@@ -71,6 +71,14 @@ defmodule Linx.Netfilter.MonitorTest do
   end
 
   defp ops(events), do: events |> Enum.map(& &1.op) |> Enum.frequencies()
+
+  defp wait_until(fun, tries \\ 50) do
+    cond do
+      fun.() -> true
+      tries == 0 -> false
+      true -> Process.sleep(20) && wait_until(fun, tries - 1)
+    end
+  end
 
   defp refute_event(timeout \\ 200) do
     receive do
@@ -453,6 +461,22 @@ defmodule Linx.Netfilter.MonitorTest do
       assert is_pid(mon)
       :ok = Supervisor.stop(sup)
       assert :ok = Monitor.stop(mon)
+    end
+
+    test "owner tables removed with their socket vanish without an event" do
+      %{ns: ns, sock: sock} = sandbox!("mon")
+      {:ok, _mon} = Netfilter.subscribe(netns: {:path, ns.path})
+      {:ok, owner} = Nfnl.open({:path, ns.path})
+      {:ok, _} = Netfilter.create_table(owner, "owned")
+
+      assert {[%Event{op: :new_table, entity: %Table{name: "owned", flags: [:owner]}}], _} =
+               transaction()
+
+      :ok = Socket.close(owner)
+      assert wait_until(fn -> not (listing(ns) =~ "owned") end)
+      refute_event(300)
+      {:ok, rs} = Netfilter.pull(sock)
+      assert rs.tables == %{}
     end
 
     test "subscribe(opts) is for the caller" do
