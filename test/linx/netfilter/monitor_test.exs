@@ -19,7 +19,6 @@ defmodule Linx.Netfilter.MonitorTest do
   alias Linx.Netfilter.Set, as: NSet
   alias Linx.Netlink.{Message, Nfnl, Socket}
   alias Linx.Netlink.Nfnl.Codec, as: NfnlCodec
-  alias Linx.Test.Sandbox
 
   defp ruleset do
     Ruleset.new()
@@ -442,14 +441,14 @@ defmodule Linx.Netfilter.MonitorTest do
   describe "lifecycle" do
     test "stops with its owner, closes its socket" do
       %{ns: ns} = sandbox!("mon")
-      fds = length(Sandbox.open_fds())
       owner = spawn(fn -> Process.sleep(:infinity) end)
       {:ok, mon} = Netfilter.subscribe(owner, netns: {:path, ns.path})
-      assert length(Sandbox.open_fds()) == fds + 1
+      fd = socket_fd(mon)
+      assert open?(fd)
       ref = Process.monitor(mon)
       Process.exit(owner, :kill)
       assert_receive {:DOWN, ^ref, :process, ^mon, :normal}
-      assert length(Sandbox.open_fds()) == fds
+      refute open?(fd)
     end
 
     test "start_link, child_spec, stop twice" do
@@ -681,11 +680,21 @@ defmodule Linx.Netfilter.MonitorTest do
 
   test "Socket is closed by unsubscribe" do
     %{ns: ns} = sandbox!("mon")
-    fds = length(Sandbox.open_fds())
     {:ok, mon} = Netfilter.subscribe(self(), netns: {:path, ns.path})
-    %{sock: %Socket{}} = :sys.get_state(mon)
+    fd = socket_fd(mon)
     :ok = Netfilter.unsubscribe(mon)
     assert :ok = Netfilter.unsubscribe(mon)
-    assert length(Sandbox.open_fds()) == fds
+    refute open?(fd)
   end
+
+  # The monitor's descriptor and the socket inode it refers to (other tests running
+  # at the same time may reuse the number once it is closed).
+  defp socket_fd(mon) do
+    %{sock: %Socket{} = sock} = :sys.get_state(mon)
+    {:ok, fd} = Socket.fd(sock)
+    {:ok, link} = File.read_link("/proc/self/fd/#{fd}")
+    {fd, link}
+  end
+
+  defp open?({fd, link}), do: File.read_link("/proc/self/fd/#{fd}") == {:ok, link}
 end
