@@ -41,7 +41,15 @@ defmodule Bench.Nft do
   # process, 10 ms resolution).
   # Runs fun in a new process (the caller's large heap would otherwise make every
   # garbage collection in the measured code slower; each nft run is a new process too).
-  def fresh(fun), do: fun |> Task.async() |> Task.await(:infinity)
+  # Not linked: a failing sample raises here, so the namespace is still deleted.
+  def fresh(fun) do
+    {pid, ref} = spawn_monitor(fn -> exit({:ok, fun.()}) end)
+
+    receive do
+      {:DOWN, ^ref, :process, ^pid, {:ok, result}} -> result
+      {:DOWN, ^ref, :process, ^pid, reason} -> raise "bench sample failed: #{inspect(reason)}"
+    end
+  end
 
   def timed(fun) do
     {u0, s0} = cpu()
