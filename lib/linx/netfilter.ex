@@ -51,12 +51,20 @@ defmodule Linx.Netfilter do
 
   Verbs take a `%Linx.Netlink.Socket{}` opened with `Linx.Netlink.Nfnl.open/2`; every
   operation needs CAP_NET_ADMIN in the socket's network namespace.
+
+  ## Events and packet logs
+
+  `subscribe/2` starts a `Linx.Netfilter.Monitor`: every change to the ruleset arrives
+  as a `%Linx.Netfilter.Event{}` tagged with the generation of the transaction that
+  made it (`pull/2` with `:subscribe_first` ties a snapshot to the events after it).
+  `log_listen/2` starts a `Linx.Netfilter.Log`: packets a `log group N` rule sends to
+  NFLOG arrive as `%Linx.Netfilter.Log.Event{}`.
   """
 
   import Linx.Netlink.Request, only: [is_transport: 1]
 
   alias Linx.Netfilter.{Chain, Codec, Diff, Error, Native, Patch, Rule, Ruleset, Table}
-  alias Linx.Netfilter.{Flowtable, Object}
+  alias Linx.Netfilter.{Flowtable, Log, Monitor, Object}
   alias Linx.Netfilter.Map, as: NMap
   alias Linx.Netfilter.Set, as: NSet
   alias Linx.Netlink.{Message, Nfnl, Request, Socket}
@@ -367,7 +375,9 @@ defmodule Linx.Netfilter do
 
   The dumps are read between two reads of the generation id and re-read when it moved
   (a concurrent change), so the result is one consistent generation. Options:
-  `:retries` (default 3).
+  `:retries` (default 3), `:subscribe_first` (a `Linx.Netfilter.Monitor` pid: before
+  the dump its floor is set to one past the generation read, so it delivers only the
+  transactions that come after the snapshot; see `Linx.Netfilter.Monitor`).
   """
   @spec pull(sock(), keyword() | {atom(), String.t()}, keyword()) ::
           {:ok, Ruleset.t()} | {:error, Error.t()}
@@ -381,13 +391,28 @@ defmodule Linx.Netfilter do
       do: pull_all(sock, {family, name}, :pull, opts)
 
   defp pull_all(sock, scope, op, opts \\ []) do
-    :ok = check_opts!(opts, [:retries], "pull")
+    :ok = check_opts!(opts, [:retries, :subscribe_first], "pull")
     retries = Keyword.get(opts, :retries, 3)
-    pull_consistent(sock, scope, op, retries)
+
+    monitor =
+      case Keyword.get(opts, :subscribe_first) do
+        nil ->
+          nil
+
+        pid when is_pid(pid) ->
+          pid
+
+        other ->
+          raise ArgumentError,
+                ":subscribe_first takes a Linx.Netfilter.Monitor pid, got: #{inspect(other)}"
+      end
+
+    pull_consistent(sock, scope, op, retries, monitor)
   end
 
-  defp pull_consistent(sock, scope, op, retries) do
+  defp pull_consistent(sock, scope, op, retries, monitor) do
     with {:ok, g1} <- get_gen(sock, op),
+         :ok <- set_floor(monitor, g1.id + 1, op),
          {:ok, msgs} <- dump_all(sock, scope, op),
          {:ok, g2} <- get_gen(sock, op) do
       cond do
@@ -395,7 +420,7 @@ defmodule Linx.Netfilter do
           {:ok, Codec.from_dump(msgs)}
 
         retries > 0 ->
-          pull_consistent(sock, scope, op, retries - 1)
+          pull_consistent(sock, scope, op, retries - 1, monitor)
 
         true ->
           {:error,
@@ -405,6 +430,22 @@ defmodule Linx.Netfilter do
            )}
       end
     end
+  end
+
+  # The monitor drops transactions the dump already reflects (0.2's :subscribe_first:
+  # GETGEN, then the floor, then the dump). A change landing during the dump makes the
+  # generations differ and the pull re-runs, raising the floor again.
+  defp set_floor(nil, _gen, _op), do: :ok
+
+  defp set_floor(monitor, gen, op) do
+    Monitor.set_min_gen(monitor, gen)
+  catch
+    :exit, _ ->
+      {:error,
+       Error.from_posix(:esrch, op,
+         object: monitor,
+         message: "the :subscribe_first monitor #{inspect(monitor)} is not running"
+       )}
   end
 
   defp dump_all(sock, scope, op) do
@@ -529,6 +570,69 @@ defmodule Linx.Netfilter do
   @doc "What a reconcile push would do: the same as `diff/2`, nothing is sent."
   @spec dry_run(Ruleset.t(), Ruleset.t()) :: Patch.t()
   def dry_run(from, to), do: diff(from, to)
+
+  # -- events -------------------------------------------------------------------------
+
+  @doc """
+  Starts a `Linx.Netfilter.Monitor` sending nf_tables change events to `owner`
+  (default: the caller; `subscribe(opts)` also means the caller); the monitor is linked to the caller and stops when `owner`
+  exits. Options: `:netns` (default `:host`), `:since_gen` (default 0), `:rcvbuf`
+  (default 4 MiB); see `Linx.Netfilter.Monitor`.
+
+  Returns `{:ok, pid}` or `{:error, %Linx.Netfilter.Error{operation: :subscribe}}`
+  (no such namespace, no privilege to join the group). A bad owner, an unknown option
+  or a bad value raises `ArgumentError`.
+  """
+  @spec subscribe(pid() | keyword(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
+  def subscribe(owner \\ self(), opts \\ [])
+
+  def subscribe(owner, opts) when is_pid(owner) and is_list(opts) do
+    :ok = check_opts!(opts, [:netns, :since_gen, :rcvbuf], "subscribe/2")
+    Monitor.start_link([{:owner, owner} | opts])
+  end
+
+  # subscribe(opts): the caller is the owner
+  def subscribe([{_, _} | _] = opts, []), do: subscribe(self(), opts)
+
+  def subscribe(owner, opts) do
+    raise ArgumentError,
+          "subscribe/2 takes an owner pid and a keyword list, got: #{inspect(owner)}, #{inspect(opts)}"
+  end
+
+  @doc "Stops a monitor started by `subscribe/2`. `:ok` also when it had already stopped."
+  @spec unsubscribe(GenServer.server()) :: :ok
+  def unsubscribe(monitor), do: Monitor.stop(monitor)
+
+  @doc """
+  Starts a `Linx.Netfilter.Log` listener: packets that a `log group N` rule (an
+  `Linx.Netfilter.Expr.log/1` expression) logs to NFLOG group `:group` are sent to
+  `owner` (default: the caller; `log_listen(opts)` also means the caller) as
+  `{:linx_netfilter, :log, %Linx.Netfilter.Log.Event{}}`.
+  The listener is linked to the caller and stops when `owner` exits.
+
+  Options: `:group` (required, 0..65535), `:netns`, `:copy_mode`, `:qthresh`,
+  `:timeout_ms`, `:flags`, `:families`, `:rcvbuf`; see `Linx.Netfilter.Log`.
+
+  Returns `{:ok, pid}` or `{:error, %Linx.Netfilter.Error{operation: :log_listen}}` (the
+  group has a listener already: `:eperm`). Bad options raise `ArgumentError`.
+  """
+  @spec log_listen(pid() | keyword(), keyword()) :: {:ok, pid()} | {:error, Error.t()}
+  def log_listen(owner \\ self(), opts \\ [])
+
+  def log_listen(owner, opts) when is_pid(owner) and is_list(opts),
+    do: Log.start_link([{:owner, owner} | opts])
+
+  # log_listen(opts): the caller is the owner
+  def log_listen([{_, _} | _] = opts, []), do: log_listen(self(), opts)
+
+  def log_listen(owner, opts) do
+    raise ArgumentError,
+          "log_listen/2 takes an owner pid and a keyword list, got: #{inspect(owner)}, #{inspect(opts)}"
+  end
+
+  @doc "Stops a listener started by `log_listen/2` (its group is unbound). `:ok` also when it had already stopped."
+  @spec unlog_listen(GenServer.server()) :: :ok
+  def unlog_listen(listener), do: Log.stop(listener)
 
   # -- sending ------------------------------------------------------------------------
 
