@@ -304,10 +304,10 @@ impl Sink for BeamSink {
 
 static RELAY_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// Starts a relay on a duplicate of `fd` sending to `pid`; `poll_ms` > 0 also reports
-/// window size changes. `{:ok, relay, id}`.
+/// Starts a relay on a duplicate of `fd` sending to `pid`; `read` false leaves the input
+/// alone; `poll_ms` > 0 also reports window size changes. `{:ok, relay, id}`.
 #[rustler::nif(schedule = "DirtyIo")]
-fn relay_open(env: Env<'_>, fd: i64, pid: LocalPid, poll_ms: u64) -> Term<'_> {
+fn relay_open(env: Env<'_>, fd: i64, pid: LocalPid, read: bool, poll_ms: u64) -> Term<'_> {
     let id = RELAY_IDS.fetch_add(1, Ordering::Relaxed);
     let result = borrow(fd, "open").and_then(|b| {
         let own = termios::dup_cloexec(b)
@@ -318,6 +318,7 @@ fn relay_open(env: Env<'_>, fd: i64, pid: LocalPid, poll_ms: u64) -> Term<'_> {
             id,
         };
         let opts = Options {
+            read,
             winsize_poll: (poll_ms > 0).then(|| Duration::from_millis(poll_ms)),
         };
         Relay::start(own, sink, opts)

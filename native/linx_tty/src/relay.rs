@@ -60,10 +60,22 @@ pub trait Sink: Send + 'static {
 }
 
 /// Relay options.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// Read the terminal's input. Off for a terminal whose input someone else reads
+    /// (the relay then only writes, and still notices a hangup).
+    pub read: bool,
     /// Read `TIOCGWINSZ` this often and report changes; `None` never does.
     pub winsize_poll: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            read: true,
+            winsize_poll: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +273,7 @@ impl<S: Sink> Worker<S> {
                 Stop::Flush(deadline) if !want_out || now >= deadline => return None,
                 _ => {}
             }
-            let reading = stop == Stop::Run;
+            let reading = stop == Stop::Run && self.opts.read;
 
             let mut events: libc::c_short = 0;
             if reading {
@@ -306,8 +318,9 @@ impl<S: Sink> Worker<S> {
                 if let Err(reason) = self.write_pending() {
                     return reported(stop, reason);
                 }
-            } else if want_out && rev & (libc::POLLHUP | libc::POLLERR) != 0 {
-                // Output can never drain to a hung-up terminal.
+            } else if !reading && rev & (libc::POLLHUP | libc::POLLERR) != 0 {
+                // Not reading, so no read reports the end; and output can never drain
+                // to a hung-up terminal.
                 return reported(stop, Closed::Eof);
             }
             if let (Some(interval), Some(due)) = (self.opts.winsize_poll, next_ws) {
@@ -539,6 +552,7 @@ mod tests {
             termios::dup_cloexec(slave.as_fd()).unwrap(),
             ChanSink(tx),
             Options {
+                read: true,
                 winsize_poll: Some(Duration::from_millis(20)),
             },
         )
@@ -617,6 +631,41 @@ mod tests {
         relay.close(Duration::ZERO);
         // ...and is gone again once the relay ended.
         assert!(!termios::is_nonblocking(slave.as_fd()).unwrap());
+    }
+
+    #[test]
+    fn a_write_only_relay_leaves_input_alone_and_sees_the_hangup() {
+        let (master, slave) = pair();
+        raw(&slave);
+        let (tx, rx) = mpsc::channel();
+        let relay = Relay::start(
+            termios::dup_cloexec(master.as_fd()).unwrap(),
+            ChanSink(tx),
+            Options {
+                read: false,
+                winsize_poll: None,
+            },
+        )
+        .unwrap();
+        relay.write(b"typed").unwrap();
+        // The bytes reach the slave, and the relay did not read anything on the master.
+        let mut buf = [0u8; 8];
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let n = fdio::read(slave.as_fd(), &mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"typed");
+        fdio::write_all(slave.as_fd(), b"printed").unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        let n = fdio::read(master.as_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"printed");
+        drop(slave);
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            Event::Closed(_)
+        ));
+        relay.close(Duration::ZERO);
     }
 
     #[test]
