@@ -30,7 +30,9 @@ defmodule Linx.Tty.Saved do
 
   @doc false
   @spec flags(t()) :: [{atom(), boolean()}] | nil
-  def flags(%__MODULE__{termios: <<_i::32-native, o::32-native, _c::32-native, l::32-native, _::binary>>}) do
+  def flags(%__MODULE__{
+        termios: <<_i::32-native, o::32-native, _c::32-native, l::32-native, _::binary>>
+      }) do
     import Bitwise
 
     [
