@@ -202,6 +202,7 @@ defmodule Linx.Tty.Attach do
       held: <<>>,
       poll_ms: opts.winsize_poll_ms,
       last_ws: nil,
+      pending_ws: nil,
       relay: nil,
       local_fd: nil,
       out: nil,
@@ -219,9 +220,15 @@ defmodule Linx.Tty.Attach do
   defp forward_winsize(%{last_ws: ws} = state, ws), do: state
 
   defp forward_winsize(state, ws) do
-    _ = Linx.Process.pty_set_winsize(state.session, ws)
-    %{state | last_ws: ws}
+    case Linx.Process.pty_set_winsize(state.session, ws) do
+      # Before the checkpoint the pty cannot be sized yet: keep it for `:ready`.
+      {:error, :not_ready} -> %{state | pending_ws: ws}
+      _ -> %{state | last_ws: ws, pending_ws: nil}
+    end
   end
+
+  defp apply_pending_ws(%{pending_ws: nil} = state), do: state
+  defp apply_pending_ws(%{pending_ws: ws} = state), do: forward_winsize(state, ws)
 
   defp pump(state) do
     relay_id = state.relay && state.relay.id
@@ -261,8 +268,13 @@ defmodule Linx.Tty.Attach do
         Process.send_after(self(), {:linx_tty_gl, poll_ref, :winsize}, state.poll_ms)
         pump(state)
 
+      # Seen only when attached before the checkpoint: the caller, blocked here, had
+      # no use for it anyway.
+      {:linx_process, :ready, _host_pid} ->
+        pump(apply_pending_ws(state))
+
       {:linx_process, :running} ->
-        pump(flush_pending(%{state | running?: true}))
+        pump(flush_pending(apply_pending_ws(%{state | running?: true})))
 
       {:linx_process, :exited, code} ->
         {:ok, {:exited, code}}
