@@ -233,6 +233,7 @@ defmodule Linx.Tty.AttachTest do
          %{pty: pty, screen: screen} do
       {pid, s} = start_attached(pty, ["/bin/sh", "-c", "exec sleep 100"])
       wait_until(fn -> "-icanon" in stty_words(pty.path) end)
+      wait_until(fn -> match?({:ok, %{stage: :running}}, Linx.Process.info(s)) end)
       # The emulator goes away (its relay held a copy of the master): the slave hangs up.
       :ok = Relay.close(screen, 0)
       :ok = Tty.close_pty(pty)
