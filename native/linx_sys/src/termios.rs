@@ -12,8 +12,10 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-// asm-generic/ioctls.h: TIOCGPTN is _IOR('T', 0x30, unsigned int).
+// asm-generic/ioctls.h: TIOCGPTN is _IOR('T', 0x30, unsigned int), TIOCGDEV is
+// _IOR('T', 0x32, unsigned int).
 const TIOCGPTN: libc::c_ulong = 0x8004_5430;
+const TIOCGDEV: libc::c_ulong = 0x8004_5432;
 
 /// `tcsetattr` actions (asm-generic/termbits.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,17 @@ pub fn char_device(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
     }
 }
 
+/// `ioctl(fd, TIOCGDEV)` (Linux 3.6): the device number of the terminal behind `fd`,
+/// in the kernel's `new_encode_dev` form. Unlike `fstat`, this sees through `/dev/tty`
+/// (whose inode is the generic 5:0 device) to the real terminal; a pty master reports
+/// its slave.
+pub fn tty_device(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut dev: libc::c_uint = 0;
+    // SAFETY: TIOCGDEV writes one unsigned int through the pointer, which is valid.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TIOCGDEV, &mut dev as *mut libc::c_uint) })?;
+    Ok(dev)
+}
+
 /// `makedev(5, 2)`: `/dev/ptmx`. Every pty master has this device number, so it cannot
 /// be re-opened by path (that would allocate a new pty).
 pub fn is_ptmx(rdev: u64) -> bool {
@@ -304,6 +317,18 @@ mod tests {
         // A private description: O_NONBLOCK on the copy leaves the original blocking.
         assert!(is_nonblocking(again.as_fd()).unwrap());
         assert!(!is_nonblocking(slave.as_fd()).unwrap());
+
+        // TIOCGDEV names the pair's slave from either side and through a re-open.
+        let dev = tty_device(slave.as_fd()).unwrap();
+        assert_eq!(tty_device(master.as_fd()).unwrap(), dev);
+        assert_eq!(tty_device(again.as_fd()).unwrap(), dev);
+        let (other_master, _other_slave) = pair();
+        assert_ne!(tty_device(other_master.as_fd()).unwrap(), dev);
+        let (r, _w) = fdio::pipe_cloexec().unwrap();
+        assert_eq!(
+            tty_device(r.as_fd()).unwrap_err().raw_os_error(),
+            Some(libc::ENOTTY)
+        );
 
         let dup = dup_cloexec(slave.as_fd()).unwrap();
         assert!(crate::sys::is_cloexec(dup.as_fd()).unwrap());

@@ -249,16 +249,19 @@ fn set_window_size(env: Env<'_>, fd: i64, ws: (i64, i64, i64, i64)) -> NifResult
     })
 }
 
-/// Whether two descriptors are the same terminal device (false on any error).
+/// Whether two descriptors are the same terminal (false on any error). Compared by
+/// `TIOCGDEV`, which sees through `/dev/tty`; for non-terminals by `fstat`'s device.
 #[rustler::nif]
 fn same_terminal(a: i64, b: i64) -> bool {
-    let dev = |fd: i64| {
-        borrow(fd, "fstat")
-            .ok()
-            .and_then(|b| termios::char_device(b).ok().flatten())
+    let (Ok(a), Ok(b)) = (borrow(a, "fstat"), borrow(b, "fstat")) else {
+        return false;
     };
-    match (dev(a), dev(b)) {
-        (Some(x), Some(y)) => x == y,
+    match (termios::tty_device(a), termios::tty_device(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        (Err(_), Err(_)) => match (termios::char_device(a), termios::char_device(b)) {
+            (Ok(Some(x)), Ok(Some(y))) => x == y,
+            _ => false,
+        },
         _ => false,
     }
 }
