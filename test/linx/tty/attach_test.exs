@@ -45,11 +45,24 @@ defmodule Linx.Tty.AttachTest do
       end)
 
     assert_receive {:session, ^pid, session}, 5_000
-    on_exit(fn -> Process.exit(pid, :kill) end)
+    on_exit(fn -> stop(pid) end)
     {pid, session}
   end
 
   defp type(screen, bytes), do: :ok = Relay.write(screen, bytes)
+
+  # Lets the attaching process end normally (its session then stops quietly); kills it
+  # only if it is still attached.
+  defp stop(pid) do
+    ref = Process.monitor(pid)
+    send(pid, :stop)
+
+    receive do
+      {:DOWN, ^ref, _, _, _} -> :ok
+    after
+      1_000 -> Process.exit(pid, :kill)
+    end
+  end
 
   defp result(pid, timeout \\ 10_000) do
     assert_receive {:attached, ^pid, result}, timeout

@@ -22,7 +22,11 @@ defmodule Linx.Tty.GroupLeaderTest do
         input: "",
         pending: nil,
         eof: false,
-        opts: [echo: true, binary: false, encoding: Keyword.get(opts, :encoding, :unicode)],
+        opts: [
+          echo: true,
+          binary: Keyword.get(opts, :binary, false),
+          encoding: Keyword.get(opts, :encoding, :unicode)
+        ],
         rows: Keyword.get(opts, :rows, 24),
         cols: Keyword.get(opts, :cols, 80)
       }
@@ -144,7 +148,7 @@ defmodule Linx.Tty.GroupLeaderTest do
       end)
 
     assert_receive {:session, ^pid, s}, 5_000
-    on_exit(fn -> Process.exit(pid, :kill) end)
+    on_exit(fn -> stop(pid) end)
     {pid, s}
   end
 
@@ -161,26 +165,38 @@ defmodule Linx.Tty.GroupLeaderTest do
     end
   end
 
+  # Lets the attaching process end normally (its session then stops quietly); kills it
+  # only if it is still attached.
+  defp stop(pid) do
+    ref = Process.monitor(pid)
+    send(pid, :stop)
+
+    receive do
+      {:DOWN, ^ref, _, _, _} -> :ok
+    after
+      1_000 -> Process.exit(pid, :kill)
+    end
+  end
+
   defp result(pid) do
     assert_receive {:attached, ^pid, result}, 10_000
     result
   end
 
-  test "keys in, output out; echo off and binary mode only while attached" do
+  test "keys in, output out; echo off only while attached" do
     io = FakeIO.start(self(), [])
 
     {pid, _s} =
       start_attached(io, ["/bin/sh", "-c", ~S(echo ready; read l; echo "got[$l]"; exit 4)])
 
     assert_receive {:gl_setopts, ^io, [echo: false]}
-    assert_receive {:gl_setopts, ^io, [binary: true]}
     screen_until(io, "ready")
     send(io, {:type, "hi there\r"})
     screen_until(io, "got[hi there]")
     assert result(pid) == {:ok, {:exited, 4}}
-    # Only what was changed is put back, key by key.
+    # Only what was changed is put back; the read mode was never touched.
     assert_receive {:gl_setopts, ^io, [echo: true]}
-    assert_receive {:gl_setopts, ^io, [binary: false]}
+    refute_received {:gl_setopts, ^io, [{:binary, _}]}
   end
 
   test "the window size is seeded from the I/O server and polled" do
@@ -245,10 +261,13 @@ defmodule Linx.Tty.GroupLeaderTest do
     assert result(pid) == {:ok, {:exited, 0}}
   end
 
-  test "a latin1 server gets the bytes as they are" do
-    io = FakeIO.start(self(), encoding: :latin1)
-    {pid, _s} = start_attached(io, ["/bin/sh", "-c", ~S"printf 'ready \377\342 end\n'"])
+  test "a latin1 server (in binary mode) gets the bytes as they are" do
+    io = FakeIO.start(self(), encoding: :latin1, binary: true)
+    script = ~S(printf 'ready \377\342 end\n'; read l; printf '[%s]\n' "$l")
+    {pid, _s} = start_attached(io, ["/bin/sh", "-c", script])
     assert screen_until(io, "end") =~ <<"ready ", 0xFF, 0xE2, " end">>
+    send(io, {:type, <<"k", 0xE9, "\r">>})
+    assert screen_until(io, "]") =~ <<"[k", 0xE9, "]">>
     assert result(pid) == {:ok, {:exited, 0}}
   end
 
