@@ -6,9 +6,9 @@ defmodule Linx.Tty.GroupLeader do
   #
   #   * `prepare/1` turns echo off, which makes OTP's `:group` hand out characters as
   #     they come instead of editing lines (servers without an echo option, such as
-  #     the -noshell `:user`, never edit lines). The read mode (list or binary) is left
-  #     alone: in binary mode OTP 25's `:group` answers a `get_chars` that found exactly
-  #     the characters asked for with an `eof` buffered for the next one;
+  #     the -noshell `:user`, never edit lines), and asks for lists: in binary mode
+  #     OTP 25's `:group` answers a `get_chars` that found exactly the characters asked
+  #     for and buffers an `eof` for the next one (io_lib:collect_chars/4's rest);
   #   * a linked reader asks for one character at a time (`:group` in that state
   #     answers `get_chars` only once it has exactly N characters, so N is 1);
   #   * output is `put_chars` in the server's own encoding: a `:unicode` server gets
@@ -36,7 +36,7 @@ defmodule Linx.Tty.GroupLeader do
     # Only the keys we change are put back: a server may refuse a whole setopts list
     # for one key it does not know.
     changed =
-      for {key, value} <- [echo: false],
+      for {key, value} <- [echo: false, binary: false],
           Keyword.has_key?(before, key) and Keyword.get(before, key) != value,
           :ok == safe_setopts(gl, [{key, value}]),
           do: {key, Keyword.get(before, key)}

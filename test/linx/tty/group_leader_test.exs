@@ -183,20 +183,21 @@ defmodule Linx.Tty.GroupLeaderTest do
     result
   end
 
-  test "keys in, output out; echo off only while attached" do
-    io = FakeIO.start(self(), [])
+  test "keys in, output out; echo off and list mode only while attached" do
+    io = FakeIO.start(self(), binary: true)
 
     {pid, _s} =
       start_attached(io, ["/bin/sh", "-c", ~S(echo ready; read l; echo "got[$l]"; exit 4)])
 
     assert_receive {:gl_setopts, ^io, [echo: false]}
+    assert_receive {:gl_setopts, ^io, [binary: false]}
     screen_until(io, "ready")
     send(io, {:type, "hi there\r"})
     screen_until(io, "got[hi there]")
     assert result(pid) == {:ok, {:exited, 4}}
-    # Only what was changed is put back; the read mode was never touched.
+    # What was changed is put back, key by key.
     assert_receive {:gl_setopts, ^io, [echo: true]}
-    refute_received {:gl_setopts, ^io, [{:binary, _}]}
+    assert_receive {:gl_setopts, ^io, [binary: true]}
   end
 
   test "the window size is seeded from the I/O server and polled" do

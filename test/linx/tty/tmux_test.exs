@@ -220,4 +220,42 @@ defmodule Linx.Tty.TmuxTest do
     assert stty!(tty, ["-g"]) == before
     touch(ctx, "quit")
   end
+
+  test "attach(:controlling) from iex: the shell's own reader does not steal keys", ctx do
+    File.write!(Path.join(ctx.dir, "t.exs"), """
+    defmodule T do
+      def run do
+        {:ok, s} = #{@shell}
+        result = Linx.Tty.attach(:controlling, s)
+        File.write!(Path.join(System.get_env("LINX_TTY_DIR"), "result"), inspect(result))
+      end
+    end
+    """)
+
+    ebin = Path.join(Mix.Project.app_path(), "ebin")
+    iex = System.find_executable("iex")
+    cmd = "LINX_TTY_DIR=#{ctx.dir} #{iex} -pa #{ebin} -r #{ctx.dir}/t.exs; sleep 30"
+    tmux!(ctx, ["new-session", "-d", "-x", "80", "-y", "24", "-s", "t", cmd])
+    tty = String.trim(tmux!(ctx, ["display", "-p", "-t", "t", "\#{pane_tty}"]))
+    wait_screen(ctx, "iex(1)>")
+    before = stty!(tty, ["-g"])
+    keys(ctx, ["T.run()", "Enter"])
+    wait_until(fn -> "-icanon" in stty_words(tty) end)
+    keys(ctx, ["Enter"])
+    wait_screen(ctx, "linx$")
+    keys(ctx, ["echo hi-$((40+2))", "Enter"])
+    wait_screen(ctx, "hi-42")
+    # Ctrl-C: iex's driver takes it, attach turns it back into byte 3 for the workload.
+    keys(ctx, ["sleep 100", "Enter"])
+    Process.sleep(300)
+    keys(ctx, ["C-c"])
+    keys(ctx, ["echo status-$?", "Enter"])
+    wait_screen(ctx, "status-130")
+    keys(ctx, ["exit 5", "Enter"])
+    assert wait_file(ctx, "result") == "{:ok, {:exited, 5}}"
+    assert stty!(tty, ["-g"]) == before
+    # iex has its terminal back and reads keys again.
+    keys(ctx, ["6 * 7", "Enter"])
+    wait_screen(ctx, "42\niex(")
+  end
 end
