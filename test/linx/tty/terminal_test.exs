@@ -286,6 +286,23 @@ defmodule Linx.Tty.TerminalTest do
     end
   end
 
+  describe "terminal identity" do
+    test "same_terminal/2 sees a pty's two sides and re-opened copies as one terminal",
+         %{pty: pty} do
+      assert Native.same_terminal(pty.master, pty.slave)
+      {:ok, handle, copy, termios} = Native.open_fd_raw(pty.slave)
+      assert Native.same_terminal(copy, pty.slave)
+      {:ok, other} = Tty.open_pty()
+      refute Native.same_terminal(other.slave, pty.slave)
+      {sock, fd} = socket_fd()
+      refute Native.same_terminal(fd, pty.slave)
+      refute Native.same_terminal(99_999, pty.slave)
+      :socket.close(sock)
+      Tty.close_pty(other)
+      :ok = Tty.restore_and_close(copy, %Saved{termios: termios, handle: handle})
+    end
+  end
+
   describe "Error and format_error/1" do
     test "from_nif accepts numbers and names" do
       assert %Error{operation: :ioctl, errno: :enotty, code: 25} = Error.from_nif(:ioctl, 25)
