@@ -394,7 +394,9 @@ defmodule Linx.Tty.Attach do
     ref = make_ref()
 
     try do
-      :ok = :os.set_signal(:sigwinch, :handle)
+      # Through apply/3: OTP 25's contract for os:set_signal/2 does not list SIGWINCH
+      # (it raises badarg there, caught below).
+      :ok = apply(:os, :set_signal, [:sigwinch, :handle])
       :ok = :gen_event.add_handler(:erl_signal_server, {Linx.Tty.SigwinchHandler, ref}, self())
       ref
     catch

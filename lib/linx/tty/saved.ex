@@ -49,7 +49,7 @@ defmodule Linx.Tty.Saved do
     def inspect(saved, _opts) do
       case Linx.Tty.Saved.flags(saved) do
         nil ->
-          "#Linx.Tty.Saved<#{byte_size(saved.termios || <<>>)} bytes>"
+          "#Linx.Tty.Saved<#{byte_size(saved.termios)} bytes>"
 
         flags ->
           words = Enum.map(flags, fn {name, on} -> if on, do: "#{name}", else: "-#{name}" end)
