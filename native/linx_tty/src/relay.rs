@@ -166,9 +166,20 @@ impl Relay {
             opts,
             restore_blocking,
         };
+        let guard = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("linx_tty_relay".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || {
+                // Nothing in the worker is expected to panic; if something does, the
+                // relay still reads as ended instead of accepting writes forever.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
+                if outcome.is_err() {
+                    let mut st = guard.lock();
+                    st.ended = true;
+                    st.out.clear();
+                }
+            })?;
         Ok(Relay {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -261,7 +272,10 @@ impl<S: Sink> Worker<S> {
             Some(_) => pty::window_size(self.fd.as_fd()).ok(),
             None => None,
         };
-        let mut next_ws = self.opts.winsize_poll.map(|p| Instant::now() + p);
+        let mut next_ws = self
+            .opts
+            .winsize_poll
+            .and_then(|p| Instant::now().checked_add(p));
         loop {
             let (want_out, stop) = {
                 let st = self.shared.lock();
@@ -326,7 +340,7 @@ impl<S: Sink> Worker<S> {
             if let (Some(interval), Some(due)) = (self.opts.winsize_poll, next_ws) {
                 let now = Instant::now();
                 if now >= due {
-                    next_ws = Some(now + interval);
+                    next_ws = now.checked_add(interval);
                     if let Ok(ws) = pty::window_size(self.fd.as_fd()) {
                         if last_ws != Some(ws) {
                             last_ws = Some(ws);
@@ -665,6 +679,26 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(5)).unwrap(),
             Event::Closed(_)
         ));
+        relay.close(Duration::ZERO);
+    }
+
+    #[test]
+    fn an_absurd_poll_interval_is_just_never() {
+        let (master, slave) = pair();
+        raw(&slave);
+        let (tx, rx) = mpsc::channel();
+        let relay = Relay::start(
+            termios::dup_cloexec(slave.as_fd()).unwrap(),
+            ChanSink(tx),
+            Options {
+                read: true,
+                winsize_poll: Some(Duration::MAX),
+            },
+        )
+        .unwrap();
+        fdio::write_all(master.as_fd(), b"q").unwrap();
+        assert_eq!(recv_data(&rx, 1), b"q");
+        assert!(!relay.ended());
         relay.close(Duration::ZERO);
     }
 
