@@ -90,6 +90,10 @@ defmodule Linx.Tty do
   `:tcsetattr` are the other failing operations. Raw mode is read back after setting
   it: a terminal that took only part of the request is put back and reported as
   `:tcsetattr` / `:einval`.
+
+  `saved` also owns the descriptor: keep it as long as you use `fd`. Once nothing
+  references it any more, garbage collection restores the terminal and closes `fd`
+  (which is what protects the terminal when the caller crashes).
   """
   @spec open_controlling_raw() :: {:ok, fd(), Saved.t()} | {:error, Error.t()}
   def open_controlling_raw do

@@ -90,8 +90,21 @@ defmodule Linx.Tty.Relay do
   """
   @spec write(t(), iodata()) :: :ok | {:error, :closed}
   def write(%__MODULE__{resource: r}, bytes) do
-    Native.relay_write(r, IO.iodata_to_binary(bytes))
+    write_chunks(r, IO.iodata_to_binary(bytes))
   end
+
+  # The NIF copies what it is given into the queue on a normal scheduler: 64 KiB at a
+  # time keeps each call far below a millisecond.
+  @chunk 64 * 1024
+
+  defp write_chunks(r, <<chunk::binary-size(@chunk), rest::binary>>) when rest != <<>> do
+    case Native.relay_write(r, chunk) do
+      :ok -> write_chunks(r, rest)
+      error -> error
+    end
+  end
+
+  defp write_chunks(r, bytes), do: Native.relay_write(r, bytes)
 
   @doc "How many queued bytes the terminal has not taken yet."
   @spec pending(t()) :: non_neg_integer()
