@@ -108,7 +108,8 @@ defmodule Linx.Tty do
   `open_controlling_raw/0`. Calling it again is harmless (`:ok`): a `Saved` from
   `open_controlling_raw/0` knows its descriptor is already closed, so a number reused
   since is never closed by mistake. With a `Saved` of your own making, `fd` is restored
-  and closed as given, and EBADF from either step counts as done.
+  and closed as given, and EBADF from either step counts as done; a descriptor that a
+  Linx resource owns (from `open_pty/0`, say) is only restored, and closed by its owner.
   """
   @spec restore_and_close(fd(), Saved.t()) :: :ok | {:error, Error.t()}
   def restore_and_close(fd, saved) do

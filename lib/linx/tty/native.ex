@@ -57,10 +57,17 @@ defmodule Linx.Tty.Native do
 
   @doc """
   Restores `saved` and closes: the handle's terminal when `handle` owns `fd` (a second
-  call is a no-op), else `fd` itself (EBADF counts as done).
+  call is a no-op), else `fd` itself (EBADF counts as done). A bare `fd` that some
+  handle owns is restored but left for that handle to close.
   """
   @spec restore_and_close(handle() | nil, integer(), binary()) :: :ok | failure()
   def restore_and_close(_handle, _fd, _saved), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc false
+  # A close-on-exec duplicate of `fd` that no resource owns (the caller closes it): for
+  # tests of 0.2's bare-number `restore_and_close/2`.
+  @spec dup_fd(integer()) :: {:ok, non_neg_integer()} | failure()
+  def dup_fd(_fd), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc "Closes a handle now, restoring what it saved, if anything. Idempotent."
   @spec handle_close(handle()) :: :ok | failure()

@@ -150,6 +150,10 @@ fn restore_raw_fd(fd: i64, saved: &Termios) -> Result<(), SysError> {
         )),
         _ => Ok(()),
     };
+    // A descriptor a handle owns is closed by its handle, never by number.
+    if terminal::owned_by_handle(raw) {
+        return set;
+    }
     // The caller hands the descriptor over (0.2's contract for a saved state without a
     // handle); the borrow above is not used past this point.
     let closed = match sys::close(raw) {
@@ -157,6 +161,21 @@ fn restore_raw_fd(fd: i64, saved: &Termios) -> Result<(), SysError> {
         _ => Ok(()),
     };
     set.and(closed)
+}
+
+/// A close-on-exec duplicate of `fd` that no resource owns: the caller closes it (for
+/// instance with `restore_and_close(nil, fd, saved)`). For tests of 0.2's bare-number
+/// contract.
+#[rustler::nif]
+fn dup_fd(env: Env<'_>, fd: i64) -> Term<'_> {
+    let result = borrow(fd, "open").and_then(|b| {
+        termios::dup_cloexec(b)
+            .map_err(|e| SysError::new("open", e.raw_os_error().unwrap_or(libc::EIO)))
+    });
+    match result {
+        Ok(own) => (atoms::ok(), std::os::fd::IntoRawFd::into_raw_fd(own)).encode(env),
+        Err(e) => error_term(env, e),
+    }
 }
 
 /// Closes a handle's terminal now, restoring what it saved (if anything). Idempotent.

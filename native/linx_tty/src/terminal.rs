@@ -6,8 +6,28 @@
 use linx_sys::pty::{self, WinSize};
 use linx_sys::termios::{self, Termios, When};
 use linx_sys::{fdio, SysError};
+use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
+
+/// Descriptor numbers currently owned by a [`Held`]. 0.2's `restore_and_close` also
+/// takes a bare number; checking it here keeps that path from closing a descriptor a
+/// handle owns (the handle would later close the number again, by then maybe someone
+/// else's file).
+static OWNED: Mutex<Option<HashSet<RawFd>>> = Mutex::new(None);
+
+fn owned_set<T>(f: impl FnOnce(&mut HashSet<RawFd>) -> T) -> T {
+    let mut guard = match OWNED.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    f(guard.get_or_insert_with(HashSet::new))
+}
+
+/// Whether `fd` is owned by a terminal handle.
+pub fn owned_by_handle(fd: RawFd) -> bool {
+    owned_set(|set| set.contains(&fd))
+}
 
 /// An open terminal descriptor, owned.
 pub struct Held {
@@ -20,6 +40,15 @@ pub struct Held {
 }
 
 impl Held {
+    fn new(fd: OwnedFd, restore: Option<Termios>, restore_blocking: bool) -> Held {
+        owned_set(|set| set.insert(fd.as_raw_fd()));
+        Held {
+            fd,
+            restore,
+            restore_blocking,
+        }
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
@@ -52,6 +81,7 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        owned_set(|set| set.remove(&self.fd.as_raw_fd()));
         if self.restore_blocking {
             let _ = fdio::set_nonblocking(self.fd.as_fd(), false);
         }
@@ -149,12 +179,7 @@ pub fn open_controlling_raw() -> Result<(Held, Termios), SysError> {
     )
     .map_err(|e| sys_err("open", &e))?;
     let saved = make_raw(fd.as_fd())?;
-    let held = Held {
-        fd,
-        restore: Some(saved),
-        restore_blocking: false,
-    };
-    Ok((held, saved))
+    Ok((Held::new(fd, Some(saved), false), saved))
 }
 
 /// Opens a private, non-blocking description of the terminal behind `fd` (through
@@ -184,11 +209,7 @@ pub fn open_fd_raw(fd: BorrowedFd<'_>) -> Result<(Held, Termios), SysError> {
             (own, !was_nonblocking)
         }
     };
-    let mut held = Held {
-        fd: own,
-        restore: None,
-        restore_blocking,
-    };
+    let mut held = Held::new(own, None, restore_blocking);
     let saved = make_raw(held.fd())?;
     held.restore = Some(saved);
     Ok((held, saved))
@@ -207,14 +228,9 @@ pub fn open_pty() -> Result<Pty, SysError> {
     pty::unlock(master.as_fd()).map_err(|e| sys_err("unlockpt", &e))?;
     let n = termios::pty_number(master.as_fd()).map_err(|e| sys_err("ioctl", &e))?;
     let slave = pty::open_peer(master.as_fd()).map_err(|e| sys_err("open", &e))?;
-    let held = |fd| Held {
-        fd,
-        restore: None,
-        restore_blocking: false,
-    };
     Ok(Pty {
-        master: held(master),
-        slave: held(slave),
+        master: Held::new(master, None, false),
+        slave: Held::new(slave, None, false),
         path: format!("/dev/pts/{n}"),
     })
 }
@@ -303,6 +319,22 @@ mod tests {
             make_raw(r.as_fd()).err(),
             Some(SysError::new("tcgetattr", libc::ENOTTY))
         );
+    }
+
+    #[test]
+    fn handles_register_their_descriptors_until_closed() {
+        let p = open_pty().unwrap();
+        let (m, sl) = (p.master.raw_fd(), p.slave.raw_fd());
+        assert!(owned_by_handle(m) && owned_by_handle(sl));
+        let (held, _) = open_fd_raw(p.slave.fd()).unwrap();
+        let copy = held.raw_fd();
+        assert!(owned_by_handle(copy));
+        held.restore_and_close(None).unwrap();
+        // (Whether `copy` is free now cannot be asserted: a test running in parallel may
+        // already have reused the number.)
+        drop(p);
+        let (r, _w) = fdio::pipe_cloexec().unwrap();
+        assert!(!owned_by_handle(r.as_raw_fd()));
     }
 
     #[test]

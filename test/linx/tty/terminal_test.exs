@@ -256,14 +256,25 @@ defmodule Linx.Tty.TerminalTest do
     test "a saved state without a handle restores and closes the given fd (0.2's contract)",
          %{pty: pty} do
       before_g = stty!(pty.path, ["-g"])
-      {:ok, _handle, fd, termios} = Native.open_fd_raw(pty.slave)
-      # A Saved of the caller's own making: only the bytes.
-      saved = %Saved{termios: termios}
-      assert :ok = Tty.restore_and_close(fd, saved)
+      # A descriptor no Linx resource owns, as 0.2 handed out.
+      {:ok, fd} = Native.dup_fd(pty.slave)
+      {:ok, saved} = Tty.set_raw(fd)
+      assert "-icanon" in stty_words(pty.path)
+      assert :ok = Tty.restore_and_close(fd, %Saved{termios: saved.termios})
       assert stty!(pty.path, ["-g"]) == before_g
       refute File.exists?("/proc/self/fd/#{fd}")
       # EBADF from both steps counts as done.
       assert :ok = Tty.restore_and_close(99_999, saved)
+    end
+
+    test "a bare number that a Linx resource owns is restored but not closed", %{pty: pty} do
+      before_g = stty!(pty.path, ["-g"])
+      {:ok, saved} = Tty.set_raw(pty.slave)
+      assert :ok = Tty.restore_and_close(pty.slave, saved)
+      assert stty!(pty.path, ["-g"]) == before_g
+      # Still open: the pty's resource closes it (close_pty/1 or garbage collection).
+      assert File.exists?("/proc/self/fd/#{pty.slave}")
+      assert {:ok, _} = Tty.window_size(pty.slave)
     end
 
     test "a terminal left raw by a process that died is restored by garbage collection",
