@@ -251,9 +251,7 @@ impl Drop for Relay {
 impl<S: Sink> Worker<S> {
     fn run(mut self) {
         let reason = self.pump();
-        if let Some(reason) = reason {
-            let _ = self.sink.deliver(Event::Closed(reason));
-        }
+        // Ended before the receiver hears of it: a write after the news is refused.
         {
             let mut st = self.shared.lock();
             st.ended = true;
@@ -261,6 +259,9 @@ impl<S: Sink> Worker<S> {
         }
         if self.restore_blocking {
             let _ = fdio::set_nonblocking(self.fd.as_fd(), false);
+        }
+        if let Some(reason) = reason {
+            let _ = self.sink.deliver(Event::Closed(reason));
         }
         // `self.fd` closes here.
     }

@@ -51,6 +51,15 @@ defmodule Linx.Tty.AttachTest do
 
   defp type(screen, bytes), do: :ok = Relay.write(screen, bytes)
 
+  # Types `keys` until `text` shows up (for changes that land asynchronously).
+  defp ask_until(screen, keys, text, tries \\ 25) do
+    type(screen, keys)
+    read_until(screen, text, 400)
+  rescue
+    e in ExUnit.AssertionError ->
+      if tries > 1, do: ask_until(screen, keys, text, tries - 1), else: reraise(e, __STACKTRACE__)
+  end
+
   # Lets the attaching process end normally (its session then stops quietly); kills it
   # only if it is still attached.
   defp stop(pid) do
@@ -109,9 +118,8 @@ defmodule Linx.Tty.AttachTest do
     # The user resizes the window: the terminal's size changes (the emulator sets it on
     # its master), and the workload's pty follows.
     :ok = Tty.set_window_size(pty.master, %WindowSize{rows: 40, cols: 120, xpixel: 0, ypixel: 0})
-    Process.sleep(150)
-    type(screen, "\r")
-    read_until(screen, "40 120")
+    # The next poll (every 20 ms) carries it over; ask until it has.
+    ask_until(screen, "\r", "40 120")
     # Ctrl-D ends `read`, the loop, the shell.
     type(screen, "\x04")
     assert result(pid) == {:ok, {:exited, 0}}
