@@ -32,7 +32,11 @@ defmodule Linx.Tty.TmuxTest do
   defp script(dir, body) do
     prelude = ~S"""
     dir = System.get_env("LINX_TTY_DIR")
-    mark = fn name, text -> File.write!(Path.join(dir, name), text) end
+    # Written aside and renamed, so the test never reads a half-written file.
+    mark = fn name, text ->
+      File.write!(Path.join(dir, name <> ".tmp"), text)
+      File.rename!(Path.join(dir, name <> ".tmp"), Path.join(dir, name))
+    end
     wait = fn name ->
       Stream.repeatedly(fn -> File.exists?(Path.join(dir, name)) || (Process.sleep(20) && false) end)
       |> Enum.find(& &1)
@@ -227,7 +231,9 @@ defmodule Linx.Tty.TmuxTest do
       def run do
         {:ok, s} = #{@shell}
         result = Linx.Tty.attach(:controlling, s)
-        File.write!(Path.join(System.get_env("LINX_TTY_DIR"), "result"), inspect(result))
+        path = Path.join(System.get_env("LINX_TTY_DIR"), "result")
+        File.write!(path <> ".tmp", inspect(result))
+        File.rename!(path <> ".tmp", path)
       end
     end
     """)
