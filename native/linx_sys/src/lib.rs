@@ -10,6 +10,7 @@
 //! * [`fdio`], [`process`] and [`pty`] are the process agent's syscalls (pipes and poll;
 //!   clone3, pidfds, prctl, capset, seccomp, execve; pseudo-terminals). They return
 //!   `std::io::Error`, whose raw errno the agent reports with its own stage names.
+//! * [`termios`] is terminal attributes and identity for the `linx_tty` NIF.
 #![deny(unsafe_code)]
 
 pub mod errno;
@@ -18,6 +19,7 @@ pub mod netns;
 pub mod process;
 pub mod pty;
 pub mod sys;
+pub mod termios;
 pub mod tun;
 
 use std::fmt;
