@@ -810,13 +810,13 @@ defmodule Linx.Netfilter do
   defp validate_set({fam, table}, sname, s, op) do
     result =
       case s do
-        %NSet{} -> NSet.build(s)
-        %NMap{} -> NMap.build(s)
+        %NSet{} -> NSet.check(s)
+        %NMap{} -> NMap.check(s)
         other -> {:error, {:not_a_set, other}}
       end
 
     case result do
-      {:ok, _} -> :ok
+      :ok -> :ok
       {:error, reason} -> invalid(op, {fam, table, {:set, sname}}, reason_field(reason), reason)
     end
   end
