@@ -884,7 +884,58 @@ defmodule Linx.Netfilter.Codec do
     end
   end
 
-  defp elements_from_terms(key_type, data_type, kind, interval?, set_timeout, elements) do
+  # Plain sets of addresses (the large ones) take one pass over the element maps.
+  defp elements_from_terms(key_type, nil, :set, false, set_timeout, elements)
+       when key_type in [:ipv4_addr, :ipv6_addr, :ether_addr] do
+    case bare_keys(elements, Type.len(key_type), set_timeout, []) do
+      {:ok, keys} ->
+        # Bare %Linx.IP{}s of one family (or %Linx.MAC{}s) order as their bytes do
+        # (the structs' first differing field is :bytes): sorting the keys before
+        # wrapping them gives the list sorting the structs would, much faster.
+        sorted = Enum.sort(keys)
+
+        case key_type do
+          :ipv4_addr -> for k <- sorted, do: %Linx.IP{family: :inet, bytes: k}
+          :ipv6_addr -> for k <- sorted, do: %Linx.IP{family: :inet6, bytes: k}
+          :ether_addr -> for k <- sorted, do: %Linx.MAC{bytes: k}
+        end
+
+      :options ->
+        general_elements(key_type, nil, :set, false, set_timeout, elements)
+    end
+  end
+
+  defp elements_from_terms(key_type, data_type, kind, interval?, set_timeout, elements),
+    do: general_elements(key_type, data_type, kind, interval?, set_timeout, elements)
+
+  # The keys of well-sized elements (others are dropped, as below), or :options as soon
+  # as one element carries options (a comment, its own timeout).
+  defp bare_keys([], _klen, _set_timeout, acc), do: {:ok, acc}
+
+  defp bare_keys([%{key: k} = e | rest], klen, set_timeout, acc)
+       when is_binary(k) and byte_size(k) == klen do
+    cond do
+      not end_ok?(e, klen) -> bare_keys(rest, klen, set_timeout, acc)
+      options?(e, set_timeout) -> :options
+      true -> bare_keys(rest, klen, set_timeout, [k | acc])
+    end
+  end
+
+  defp bare_keys([_ | rest], klen, set_timeout, acc), do: bare_keys(rest, klen, set_timeout, acc)
+
+  defp end_ok?(%{key_end: ke}, klen) when ke != nil, do: sized?(ke, klen)
+  defp end_ok?(_e, _klen), do: true
+
+  # Whether build_element/5 gives the element options.
+  defp options?(e, set_timeout) do
+    case e do
+      %{comment: c} when c not in [nil, false] -> true
+      %{timeout: t} when t not in [nil, false] -> t != set_timeout
+      _ -> false
+    end
+  end
+
+  defp general_elements(key_type, data_type, kind, interval?, set_timeout, elements) do
     concat? = match?({:concat, _}, key_type)
     klen = Type.len(key_type)
 
@@ -921,26 +972,12 @@ defmodule Linx.Netfilter.Codec do
         end
         |> Enum.sort()
 
-      kind == :set and key_type in [:ipv4_addr, :ipv6_addr, :ether_addr] and
-          not Enum.any?(elements, &options?(&1, set_timeout)) ->
-        # Bare %Linx.IP{}s of one family (or %Linx.MAC{}s) order as their bytes do
-        # (the struct's first differing field is :bytes): sorting the keys before
-        # wrapping them gives the same list as sorting the structs, much faster.
-        wrap = if key_type == :ether_addr, do: &%Linx.MAC{bytes: &1}, else: &Linx.IP.decode/1
-        elements |> Enum.map(& &1.key) |> Enum.sort() |> Enum.map(wrap)
-
       true ->
         for e <- elements do
           build_element(Type.decode(key_type, e.key), data_type, kind, set_timeout, e)
         end
         |> Enum.sort()
     end
-  end
-
-  # Whether build_element/5 gives the element options (a comment, its own timeout).
-  defp options?(e, set_timeout) do
-    t = Map.get(e, :timeout)
-    Map.get(e, :comment) || (t && t != set_timeout)
   end
 
   defp sized?(bin, len), do: is_binary(bin) and byte_size(bin) == len
