@@ -417,7 +417,7 @@ defmodule Linx.Netfilter do
          {:ok, g2} <- get_gen(sock, op) do
       cond do
         g1.id == g2.id ->
-          {:ok, Codec.from_dump(msgs)}
+          {:ok, build_ruleset(msgs, scope)}
 
         retries > 0 ->
           pull_consistent(sock, scope, op, retries - 1, monitor)
@@ -462,18 +462,60 @@ defmodule Linx.Netfilter do
          {:ok, sets} <- dump(sock, {:get_set, family, filter(table)}, op, scope),
          {:ok, objs} <- dump(sock, {:get_obj, family, filter(table)}, op, scope),
          {:ok, fts} <- dump(sock, {:get_flowtable, family, filter(table)}, op, scope),
-         {:ok, elems} <- dump_elements(sock, sets, op) do
-      msgs = tables ++ chains ++ rules ++ sets ++ objs ++ fts ++ elems
-
-      msgs =
-        case table do
-          nil -> msgs
-          t -> Enum.filter(msgs, &scoped?(&1, family, t))
-        end
-
-      {:ok, msgs}
+         {:ok, elems} <- dump_elements(sock, decode(sets), op) do
+      {:ok, tables ++ chains ++ rules ++ sets ++ objs ++ fts ++ elems}
     end
   end
+
+  # Decoding a large dump and building its structs allocates a lot while the decoded
+  # messages stay live: in the caller's process (whose heap may already be large) each
+  # garbage collection would copy them again, and these collections cost more than the
+  # work itself. A large dump is therefore turned into a ruleset in a short-lived
+  # process whose heap is sized for it up front; only the result is copied back.
+  @inline_dump_bytes 65_536
+
+  defp build_ruleset(raw, scope) do
+    bytes = Enum.reduce(raw, 0, fn {_, payload}, n -> n + byte_size(payload) end)
+
+    if bytes <= @inline_dump_bytes do
+      ruleset_of(raw, scope)
+    else
+      parent = self()
+      tag = make_ref()
+
+      # Three heap words per dumped byte covers the decoded terms, the structs and the
+      # intermediate lists (measured: ~2 words per byte at the end of a 100k-element
+      # set + 10k-rule pull).
+      {pid, ref} =
+        :erlang.spawn_opt(fn -> send(parent, {tag, ruleset_of(raw, scope)}) end, [
+          :monitor,
+          min_heap_size: 3 * bytes
+        ])
+
+      receive do
+        {^tag, rs} ->
+          Process.demonitor(ref, [:flush])
+          rs
+
+        {:DOWN, ^ref, :process, ^pid, reason} ->
+          exit(reason)
+      end
+    end
+  end
+
+  defp ruleset_of(raw, scope) do
+    msgs = decode(raw)
+
+    msgs =
+      case scope do
+        nil -> msgs
+        {family, t} -> Enum.filter(msgs, &scoped?(&1, family, t))
+      end
+
+    Codec.from_dump(msgs)
+  end
+
+  defp decode(raw), do: for({:ok, m} <- Native.decode_many(raw), do: m)
 
   defp filter(nil), do: %{}
   defp filter(table), do: %{table: table}
@@ -517,15 +559,11 @@ defmodule Linx.Netfilter do
             object: object
           )
 
+        # Undecoded {type, payload} pairs: see build_ruleset/2.
         case result do
           {:ok, raw} ->
-            decoded =
-              raw
-              |> Enum.reverse()
-              |> Enum.map(fn %Message{type: t, payload: p} -> {t, p} end)
-              |> Native.decode_many()
-
-            {:ok, for({:ok, m} <- decoded, do: m)}
+            {:ok,
+             raw |> Enum.reverse() |> Enum.map(fn %Message{type: t, payload: p} -> {t, p} end)}
 
           {:error, e} ->
             {:error, Error.from_netlink(e, op, object: object)}
@@ -810,13 +848,13 @@ defmodule Linx.Netfilter do
   defp validate_set({fam, table}, sname, s, op) do
     result =
       case s do
-        %NSet{} -> NSet.build(s)
-        %NMap{} -> NMap.build(s)
+        %NSet{} -> NSet.check(s)
+        %NMap{} -> NMap.check(s)
         other -> {:error, {:not_a_set, other}}
       end
 
     case result do
-      {:ok, _} -> :ok
+      :ok -> :ok
       {:error, reason} -> invalid(op, {fam, table, {:set, sname}}, reason_field(reason), reason)
     end
   end

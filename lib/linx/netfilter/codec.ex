@@ -531,26 +531,22 @@ defmodule Linx.Netfilter.Codec do
         end
       end)
 
+    # Rules are grouped by chain (in dump order) and each chain is updated once: one
+    # nested update per rule costs more than building the rule.
     tables =
       get.(:new_rule)
-      |> Enum.reduce(tables, fn {_, fam, m}, acc ->
-        with true <- Map.has_key?(acc, {fam, m[:table]}),
-             true <- Map.has_key?(acc[{fam, m.table}].chains, m[:chain]) do
-          r = rule_from_term(m, fn set_name -> Map.get(anon, {fam, m.table, set_name}) end)
+      |> Enum.group_by(fn {_, fam, m} -> {fam, m.table, m.chain} end)
+      |> Enum.reduce(tables, fn {{fam, table, chain}, msgs}, acc ->
+        case acc do
+          %{{^fam, ^table} => %Table{chains: %{^chain => c} = chains} = t} ->
+            lookup = fn set_name -> Map.get(anon, {fam, table, set_name}) end
+            rules = Enum.map(msgs, fn {_, _, m} -> rule_from_term(m, lookup) end)
+            chains = %{chains | chain => %{c | rules: c.rules ++ rules}}
+            %{acc | {fam, table} => %{t | chains: chains}}
 
-          update_in(acc, [{fam, m.table}], fn t ->
-            %{t | chains: Map.update!(t.chains, m.chain, &%{&1 | rules: [r | &1.rules]})}
-          end)
-        else
-          _ -> acc
+          _ ->
+            acc
         end
-      end)
-      |> Map.new(fn {k, t} ->
-        {k,
-         %{
-           t
-           | chains: Map.new(t.chains, fn {n, c} -> {n, %{c | rules: Enum.reverse(c.rules)}} end)
-         }}
       end)
 
     tables =
@@ -582,6 +578,8 @@ defmodule Linx.Netfilter.Codec do
 
   # The keys a message needs before it can become a struct; the decoder guarantees
   # types (names are binaries), so presence is what a malformed message can lack.
+  defp well_formed?(:new_rule, m), do: is_binary(m[:table]) and is_binary(m[:chain])
+
   defp well_formed?(op, m) do
     case op |> Atom.to_string() |> String.split("_", parts: 2) |> List.last() do
       "table" -> is_binary(m[:name])
@@ -695,11 +693,11 @@ defmodule Linx.Netfilter.Codec do
   @spec rule_from_term(map(), (String.t() -> {map(), list()} | nil)) :: Rule.t()
   def rule_from_term(m, anon \\ fn _ -> nil end) do
     %Rule{
-      expressions: Enum.map(m[:exprs] || [], &expr_from_term(&1, anon)),
-      chain: m[:chain],
-      handle: m[:handle],
-      tag: tag_from(m[:tag]),
-      comment: m[:comment]
+      expressions: Enum.map(Map.get(m, :exprs) || [], &expr_from_term(&1, anon)),
+      chain: Map.get(m, :chain),
+      handle: Map.get(m, :handle),
+      tag: tag_from(Map.get(m, :tag)),
+      comment: Map.get(m, :comment)
     }
   end
 
@@ -764,10 +762,11 @@ defmodule Linx.Netfilter.Codec do
   @doc false
   @spec canonical_data(atom(), map()) :: map()
   def canonical_data(name, data) do
+    # Most expressions have no empty value: look (cheaply) before rebuilding the map.
     data =
-      data
-      |> Enum.reject(fn {_, v} -> v == [] end)
-      |> Map.new()
+      if is_map(data) and [] not in :maps.values(data),
+        do: data,
+        else: data |> Enum.reject(fn {_, v} -> v == [] end) |> Map.new()
 
     case name do
       :payload ->
@@ -878,7 +877,6 @@ defmodule Linx.Netfilter.Codec do
             m[:timeout],
             elements
           )
-          |> Enum.sort()
 
         if kind == :map,
           do: struct(NMap, common ++ [data_type: data_type, elements: els]),
@@ -886,7 +884,58 @@ defmodule Linx.Netfilter.Codec do
     end
   end
 
-  defp elements_from_terms(key_type, data_type, kind, interval?, set_timeout, elements) do
+  # Plain sets of addresses (the large ones) take one pass over the element maps.
+  defp elements_from_terms(key_type, nil, :set, false, set_timeout, elements)
+       when key_type in [:ipv4_addr, :ipv6_addr, :ether_addr] do
+    case bare_keys(elements, Type.len(key_type), set_timeout, []) do
+      {:ok, keys} ->
+        # Bare %Linx.IP{}s of one family (or %Linx.MAC{}s) order as their bytes do
+        # (the structs' first differing field is :bytes): sorting the keys before
+        # wrapping them gives the list sorting the structs would, much faster.
+        sorted = Enum.sort(keys)
+
+        case key_type do
+          :ipv4_addr -> for k <- sorted, do: %Linx.IP{family: :inet, bytes: k}
+          :ipv6_addr -> for k <- sorted, do: %Linx.IP{family: :inet6, bytes: k}
+          :ether_addr -> for k <- sorted, do: %Linx.MAC{bytes: k}
+        end
+
+      :options ->
+        general_elements(key_type, nil, :set, false, set_timeout, elements)
+    end
+  end
+
+  defp elements_from_terms(key_type, data_type, kind, interval?, set_timeout, elements),
+    do: general_elements(key_type, data_type, kind, interval?, set_timeout, elements)
+
+  # The keys of well-sized elements (others are dropped, as below), or :options as soon
+  # as one element carries options (a comment, its own timeout).
+  defp bare_keys([], _klen, _set_timeout, acc), do: {:ok, acc}
+
+  defp bare_keys([%{key: k} = e | rest], klen, set_timeout, acc)
+       when is_binary(k) and byte_size(k) == klen do
+    cond do
+      not end_ok?(e, klen) -> bare_keys(rest, klen, set_timeout, acc)
+      options?(e, set_timeout) -> :options
+      true -> bare_keys(rest, klen, set_timeout, [k | acc])
+    end
+  end
+
+  defp bare_keys([_ | rest], klen, set_timeout, acc), do: bare_keys(rest, klen, set_timeout, acc)
+
+  defp end_ok?(%{key_end: ke}, klen) when ke != nil, do: sized?(ke, klen)
+  defp end_ok?(_e, _klen), do: true
+
+  # Whether build_element/5 gives the element options.
+  defp options?(e, set_timeout) do
+    case e do
+      %{comment: c} when c not in [nil, false] -> true
+      %{timeout: t} when t not in [nil, false] -> t != set_timeout
+      _ -> false
+    end
+  end
+
+  defp general_elements(key_type, data_type, kind, interval?, set_timeout, elements) do
     concat? = match?({:concat, _}, key_type)
     klen = Type.len(key_type)
 
@@ -900,8 +949,9 @@ defmodule Linx.Netfilter.Codec do
     # message) is dropped rather than guessed at.
     elements =
       Enum.filter(elements, fn e ->
-        sized?(e[:key], klen) and (e[:key_end] == nil or sized?(e[:key_end], klen)) and
-          (dlen == nil or e[:data] == nil or sized?(e[:data], dlen))
+        is_map(e) and sized?(Map.get(e, :key), klen) and
+          (Map.get(e, :key_end) == nil or sized?(e.key_end, klen)) and
+          (dlen == nil or Map.get(e, :data) == nil or sized?(e.data, dlen))
       end)
 
     cond do
@@ -913,17 +963,20 @@ defmodule Linx.Netfilter.Codec do
         |> Enum.map(fn {lo, hi, e} ->
           build_element(Type.from_bounds(key_type, lo, hi), data_type, kind, set_timeout, e)
         end)
+        |> Enum.sort()
 
       interval? ->
         for e <- elements, is_binary(e[:key]) do
           hi = if is_binary(e[:key_end]), do: e.key_end, else: e.key
           build_element(Type.from_bounds(key_type, e.key, hi), data_type, kind, set_timeout, e)
         end
+        |> Enum.sort()
 
       true ->
-        for e <- elements, is_binary(e[:key]) do
+        for e <- elements do
           build_element(Type.decode(key_type, e.key), data_type, kind, set_timeout, e)
         end
+        |> Enum.sort()
     end
   end
 

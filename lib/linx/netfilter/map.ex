@@ -82,6 +82,21 @@ defmodule Linx.Netfilter.Map do
     end
   end
 
+  @doc false
+  # What build/1 checks, without building (see Linx.Netfilter.Set.check/1).
+  @spec check(t()) :: :ok | {:error, {:bad_map, term()}}
+  def check(%__MODULE__{} = m) do
+    with :ok <- Linx.Netfilter.Set.common(m, :bad_map),
+         :ok <- data_type(m) do
+      Enum.reduce_while(m.elements, :ok, fn el, :ok ->
+        case Element.map_element(m.key_type, m.data_type, m.flags, el) do
+          {:ok, _} -> {:cont, :ok}
+          {:error, why} -> {:halt, {:error, {:bad_map, {:bad_element, el, why}}}}
+        end
+      end)
+    end
+  end
+
   defp data_type(%{data_type: :verdict}), do: :ok
 
   defp data_type(%{data_type: t}) do

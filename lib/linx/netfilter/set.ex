@@ -83,6 +83,33 @@ defmodule Linx.Netfilter.Set do
   end
 
   @doc false
+  # What build/1 checks, without building: push validates values that constructors
+  # already canonicalized, so it needs the verdict only (no sorting, no dedup).
+  @spec check(t()) :: :ok | {:error, {:bad_set, term()}}
+  def check(%__MODULE__{} = s) do
+    with :ok <- common(s, :bad_set) do
+      check_elements(s.elements, s.key_type, s.flags, :interval in s.flags)
+    end
+  end
+
+  defp check_elements([], _type, _flags, _interval?), do: :ok
+
+  # An address of the key's family is already canonical (Type.canonical/3 returns it
+  # unchanged), the common case of large sets: no need to go through the general path.
+  defp check_elements([%Linx.IP{family: :inet, zone: nil} | rest], :ipv4_addr, flags, false),
+    do: check_elements(rest, :ipv4_addr, flags, false)
+
+  defp check_elements([%Linx.IP{family: :inet6, zone: nil} | rest], :ipv6_addr, flags, false),
+    do: check_elements(rest, :ipv6_addr, flags, false)
+
+  defp check_elements([el | rest], type, flags, interval?) do
+    case Element.set_element(type, flags, el) do
+      {:ok, _} -> check_elements(rest, type, flags, interval?)
+      {:error, why} -> {:error, {:bad_set, {:bad_element, el, why}}}
+    end
+  end
+
+  @doc false
   # Checks shared with Linx.Netfilter.Map.
   @spec common(map(), atom()) :: :ok | {:error, term()}
   def common(s, tag) do
