@@ -11,7 +11,7 @@ defmodule Linx.Process.Session do
 
   use GenServer
 
-  alias Linx.Process.{Agent, Error, Info}
+  alias Linx.Process.{Agent, Error, Info, Prestart}
 
   # Input is sent in chunks of at most @chunk bytes with at most @window bytes not yet
   # acknowledged by the agent, so the control channel is never clogged by a slow reader
@@ -19,6 +19,9 @@ defmodule Linx.Process.Session do
   @chunk 32 * 1024
   @window 128 * 1024
   @queue_limit 64 * 1024 * 1024
+
+  # See refill/1.
+  @refill_after_exec 10
 
   # How long terminate/2 waits for the agent to confirm the workload is gone.
   @reap_timeout 5_000
@@ -31,6 +34,7 @@ defmodule Linx.Process.Session do
     :mode,
     :linger,
     :auto_proceed,
+    prestart?: false,
     pty?: false,
     stdin_pipe?: false,
     stage: :starting,
@@ -58,14 +62,20 @@ defmodule Linx.Process.Session do
       owner_ref: monitor_owner(opts.owner),
       linger: opts.linger,
       auto_proceed: opts.auto_proceed,
+      prestart?: Map.get(opts, :prestart?, false),
       pty?: opts.pty?,
       stdin_pipe?: opts.stdin_pipe?
     }
 
-    case Agent.open(opts.agent) do
+    case start_agent(opts) do
       {:ok, port} ->
         _ = Agent.command(port, {mode, request})
-        {:ok, %{state | port: port, os_pid: Agent.os_pid(port)}}
+        state = %{state | port: port, os_pid: Agent.os_pid(port)}
+
+        # An adopted agent is checked while it works on the request (Prestart.take/0).
+        if opts[:port] == port,
+          do: {:ok, state, {:continue, {:verify_agent, opts.key, {mode, request}, opts.agent}}},
+          else: {:ok, state}
 
       {:error, errno} ->
         # No agent process exists: the session starts already ended, with the reason
@@ -75,7 +85,40 @@ defmodule Linx.Process.Session do
     end
   end
 
+  # An agent started ahead (Linx.Process.Prestart) is adopted; else one is started now.
+  defp start_agent(%{port: port} = opts) when is_port(port) do
+    Port.connect(port, self())
+    {:ok, port}
+  rescue
+    # It died while idle.
+    ArgumentError -> Agent.open(opts.agent)
+  end
+
+  defp start_agent(opts), do: Agent.open(opts.agent)
+
   @impl true
+  def handle_continue({:verify_agent, key, request, path}, state) do
+    if Prestart.key() == key do
+      {:noreply, state}
+    else
+      # It inherited an environment or directory the BEAM no longer has: close it (it
+      # kills the child it made; none of its frames has been looked at) and start anew.
+      _ = Prestart.discard(state.port)
+
+      case Agent.open(path) do
+        {:ok, port} ->
+          _ = Agent.command(port, request)
+          {:noreply, %{state | port: port, os_pid: Agent.os_pid(port)}}
+
+        {:error, errno} ->
+          handle_continue({:agent_start_failed, Linx.Errno.to_code(errno) || 5}, %{
+            state
+            | port: nil
+          })
+      end
+    end
+  end
+
   def handle_continue({:agent_start_failed, code}, state) do
     finish({:error, Error.from_agent(code, :agent_start)}, state)
   end
@@ -249,6 +292,16 @@ defmodule Linx.Process.Session do
     %{state | aborted: true, abort_pending: false}
   end
 
+  # Once per session, when its spawn is no longer being waited for: when it ends, or
+  # @refill_after_exec ms after the workload's execve (starting an agent takes CPU time
+  # that the workload's own start-up should not have to share).
+  defp refill(%{prestart?: true} = state) do
+    :ok = Prestart.refill()
+    %{state | prestart?: false}
+  end
+
+  defp refill(state), do: state
+
   # --- input window ---------------------------------------------------------------------
 
   defp input(state, {_tag, bytes}) when bytes == "",
@@ -325,6 +378,8 @@ defmodule Linx.Process.Session do
     end
   end
 
+  def handle_info(:refill, state), do: {:noreply, refill(state)}
+
   def handle_info({:wait_timeout, from}, state) do
     case List.keytake(state.waiters, from, 0) do
       {{^from, _timer}, rest} ->
@@ -382,6 +437,7 @@ defmodule Linx.Process.Session do
   defp handle_frame({:status, :running}, %{stage: :ready, proceeded: true} = state) do
     state = %{state | stage: :running}
     notify(state, {:linx_process, :running})
+    if state.prestart?, do: Process.send_after(self(), :refill, @refill_after_exec)
     for sig <- Enum.reverse(state.signals), do: Agent.command(state.port, {:signal, sig})
     {:noreply, pump(%{state | signals: []})}
   end
@@ -443,6 +499,8 @@ defmodule Linx.Process.Session do
       _ = if timer, do: Process.cancel_timer(timer)
       GenServer.reply(from, wait_reply(result))
     end
+
+    state = refill(state)
 
     # The agent sent its last event and waits for the port to close before it exits
     # (closing it now means no command can be left queued for an exited agent).

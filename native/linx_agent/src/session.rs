@@ -23,6 +23,9 @@ use linx_sys::pty;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+/// How long the agent holds `Spawned` back waiting for the child's `Ready` (see `run`).
+const SPAWNED_WAIT_MS: i32 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Spawned,
@@ -107,6 +110,18 @@ impl Session {
 
     /// Runs until the child is reaped; returns the agent's exit code.
     pub fn run(mut self) -> ExitCode {
+        // The child reports `Ready` within microseconds of the clone, normally: waiting a
+        // little for it lets `Spawned` and `Ready` reach the BEAM together, which saves
+        // the BEAM (and the CPU it shares with the child) a wake-up. The wait is bounded,
+        // so a slow child still has its host pid reported early.
+        if let Some(c2p) = &self.c2p {
+            let mut fds = [libc::pollfd {
+                fd: c2p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let _ = fdio::poll(&mut fds, SPAWNED_WAIT_MS);
+        }
         self.emit(Event::Spawned(self.pid));
         loop {
             if let Some(code) = self.step() {
