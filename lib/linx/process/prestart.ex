@@ -60,7 +60,11 @@ defmodule Linx.Process.Prestart do
   @spec key() :: integer()
   def key, do: :erlang.phash2({:os.getenv(), :prim_file.get_cwd()})
 
-  @doc "Closes an agent that was taken but is of no use (its key no longer holds)."
+  @doc """
+  Closes an agent that was taken but is of no use (its key no longer holds): end of
+  file on its fd 3 makes an agent without a workload exit (one with a workload kills
+  it first).
+  """
   @spec discard(port()) :: true
   def discard(port) do
     Port.close(port)
@@ -117,32 +121,34 @@ defmodule Linx.Process.Prestart do
     end
   end
 
-  # Closing fd 3 of an idle agent makes it exit (it has no workload). A port another
-  # process already adopted is never closed here: only what :ets.take/2 returned is.
-
   @impl true
   def init([]) do
     Process.flag(:trap_exit, true)
-    :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
+    @table = :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
     {:ok, %{timer: nil}}
   end
 
   @impl true
   def handle_cast(:refill, state) do
-    if :ets.info(@table, :size) == 0 do
-      path = Linx.Process.Agent.default_path()
-      key = key()
-
-      with :ok <- Linx.Process.Agent.check(path),
-           {:ok, port} <- Linx.Process.Agent.open(path) do
-        since = System.monotonic_time(:millisecond)
-        :ets.insert(@table, {port, key, since, Linx.Process.Agent.os_pid(port)})
-      end
-    end
+    _ = if :ets.info(@table, :size) == 0, do: start_one()
 
     {:noreply, arm(state)}
   end
 
+  defp start_one do
+    path = Linx.Process.Agent.default_path()
+    key = key()
+
+    with :ok <- Linx.Process.Agent.check(path),
+         {:ok, port} <- Linx.Process.Agent.open(path) do
+      since = System.monotonic_time(:millisecond)
+      true = :ets.insert(@table, {port, key, since, Linx.Process.Agent.os_pid(port)})
+      :ok
+    end
+  end
+
+  # Idle agents are closed only once :ets.take/2 returned them here, so never one that a
+  # session adopted meanwhile.
   @impl true
   def handle_call(:drain, _from, state) do
     for {port, _, _, _} <- :ets.tab2list(@table),

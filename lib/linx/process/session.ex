@@ -437,7 +437,7 @@ defmodule Linx.Process.Session do
   defp handle_frame({:status, :running}, %{stage: :ready, proceeded: true} = state) do
     state = %{state | stage: :running}
     notify(state, {:linx_process, :running})
-    if state.prestart?, do: Process.send_after(self(), :refill, @refill_after_exec)
+    _ = if state.prestart?, do: Process.send_after(self(), :refill, @refill_after_exec)
     for sig <- Enum.reverse(state.signals), do: Agent.command(state.port, {:signal, sig})
     {:noreply, pump(%{state | signals: []})}
   end
