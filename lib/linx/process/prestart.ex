@@ -54,6 +54,19 @@ defmodule Linx.Process.Prestart do
   end
 
   @doc """
+  Tells the pool that a session adopted `port`. The pool stays linked to an idle
+  agent's port (so that the pool's end closes it) and unlinks it once adopted, so that
+  a session's agent never shares the pool's fate.
+  """
+  @spec adopted(port()) :: :ok
+  def adopted(port) do
+    case Process.whereis(__MODULE__) do
+      nil -> :ok
+      pid -> GenServer.cast(pid, {:adopted, port})
+    end
+  end
+
+  @doc """
   A fingerprint of what an agent inherits from the BEAM that a workload could tell
   apart: the environment and the working directory.
   """
@@ -129,6 +142,11 @@ defmodule Linx.Process.Prestart do
   end
 
   @impl true
+  def handle_cast({:adopted, port}, state) do
+    true = Process.unlink(port)
+    {:noreply, state}
+  end
+
   def handle_cast(:refill, state) do
     _ = if :ets.info(@table, :size) == 0, do: start_one()
 

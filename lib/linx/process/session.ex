@@ -88,6 +88,7 @@ defmodule Linx.Process.Session do
   # An agent started ahead (Linx.Process.Prestart) is adopted; else one is started now.
   defp start_agent(%{port: port} = opts) when is_port(port) do
     Port.connect(port, self())
+    :ok = Prestart.adopted(port)
     {:ok, port}
   rescue
     # It died while idle.

@@ -131,6 +131,27 @@ defmodule Linx.Process.PrestartTest do
     refute idle in Prestart.idle_os_pids()
   end
 
+  test "the pool going down closes its idle agents and leaves adopted ones alone" do
+    _idle = prime()
+    {:ok, s} = LP.spawn(argv: ["/bin/sleep", "30"], auto_proceed: true)
+    _ = await_ready()
+    await_running()
+    idle = await_idle()
+    start = starttime!(idle)
+
+    pool = Process.whereis(Prestart)
+    ref = Process.monitor(pool)
+    Process.exit(pool, :kill)
+    assert_receive {:DOWN, ^ref, :process, ^pool, :killed}
+
+    await_gone(idle, start)
+    assert {:ok, %LP.Info{stage: :running}} = LP.info(s)
+    :ok = LP.signal(s, 9)
+    assert collect().terminal == {:linx_process, :signaled, 9}
+    # The next spawn starts a new pool.
+    assert run!(["/bin/true"]).terminal == {:linx_process, :exited, 0}
+  end
+
   test "config :linx, process_prestart: false starts none" do
     Application.put_env(:linx, :process_prestart, false)
     on_exit(fn -> Application.delete_env(:linx, :process_prestart) end)
