@@ -395,6 +395,9 @@ impl Session {
             }
             // A repeated abort (the session's teardown racing a user's abort) is a no-op.
             (Command::Abort, Phase::Aborting) => {}
+            // The session's teardown aborts a workload it has not yet seen running; if it
+            // exec'd meanwhile (`:running` is on its way), it is killed instead.
+            (Command::Abort, Phase::Running) => self.kill(libc::SIGKILL),
             (Command::Abort, Phase::Spawned | Phase::Parked | Phase::Proceeding) => {
                 // Closing p2c makes the parked child _exit; SIGKILL covers a child that is
                 // not reading (still before the checkpoint, applying a command, or past

@@ -103,4 +103,52 @@ defmodule Linx.Process.ComposedTest do
 
     assert {:ok, %LP.Info{child_pid: 1, host_pid: ^host_pid, stage: :exited}} = LP.info(s)
   end
+
+  describe "teardown racing the exec" do
+    @describetag :root
+
+    # A session stopped between proceed/1 and :running aborts the workload; if it exec'd
+    # meanwhile, the agent kills it instead of refusing the abort.
+    test "the agent takes an abort after the exec as a kill" do
+      port =
+        Port.open({:spawn_executable, agent_path()}, [
+          :binary,
+          :nouse_stdio,
+          {:packet, 4},
+          :exit_status
+        ])
+
+      send_frame = fn term -> Port.command(port, :erlang.term_to_binary(term)) end
+
+      reply = fn ->
+        receive do
+          {^port, {:data, frame}} -> :erlang.binary_to_term(frame, [:safe])
+        after
+          5_000 -> flunk("no frame from the agent")
+        end
+      end
+
+      send_frame.({:spawn, %{argv: ["/bin/sleep", "60"]}})
+      assert {:status, :spawned, host_pid} = reply.()
+      assert {:status, :ready, ^host_pid} = reply.()
+      send_frame.(:proceed)
+      assert {:status, :running} = reply.()
+      start = starttime!(host_pid)
+      send_frame.(:abort)
+      assert reply.() == {:status, :signaled, 9}
+      refute alive?(host_pid, start)
+      Port.close(port)
+    end
+
+    test "stopping sessions right after proceed: one terminal event each, never an error" do
+      for _ <- 1..50 do
+        {:ok, s} = LP.spawn(argv: ["/bin/sleep", "60"])
+        _ = await_ready()
+        :ok = LP.proceed(s)
+        :ok = GenServer.stop(s)
+        terminal = collect().terminal
+        assert terminal in [{:linx_process, :aborted}, {:linx_process, :signaled, 9}]
+      end
+    end
+  end
 end
