@@ -3,24 +3,38 @@
 # What it times, per run, from the BEAM: a /bin/true workload in new net, pid, mount,
 # uts and ipc namespaces, started and reaped.
 #
-#   * linx      Linx.Process.spawn/1 → {:linx_process, :ready, _} (the checkpoint) →
-#               proceed/1 → {:linx_process, :exited, 0} → GenServer.stop/1
-#   * unshare   System.cmd("unshare", ["-fnpmiu", "/bin/true"])        (util-linux)
-#   * bwrap     System.cmd("bwrap", ["--unshare-all", "--bind", "/", "/", "/bin/true"])
-#   * true      System.cmd("/bin/true", [])  (no namespaces: the BEAM's own spawn cost)
+#   * linx       Linx.Process.spawn/1 → {:linx_process, :ready, _} (the checkpoint) →
+#                proceed/1 → {:linx_process, :exited, 0} → GenServer.stop/1, with the
+#                agent started ahead (the default, see Linx.Process.Prestart)
+#   * linx-cold  the same with `config :linx, process_prestart: false`: every run starts
+#                its own agent (what a first spawn, or one after a second of quiet, costs)
+#   * unshare    System.cmd("unshare", ["-fnpmiu", "/bin/true"])        (util-linux)
+#   * bwrap      System.cmd("bwrap", ["--unshare-all", "--bind", "/", "/", "/bin/true"])
+#   * true       System.cmd("/bin/true", [])  (no namespaces: the BEAM's own spawn cost)
 #
-# The contenders take turns within each round (in a shuffled order), so load from
-# elsewhere on the machine falls on all of them alike. Then, if hyperfine is installed,
-# the floor: the same commands exec'd straight from hyperfine, without a BEAM.
+# The contenders take turns within each round, in a shuffled order, with a pause of
+# --gap ms (default 5) before each run, so that work one run leaves behind (the kernel's
+# deferred namespace clean-up, Linx starting its next agent) is not billed to the next,
+# and load from elsewhere on the machine falls on all of them alike.
 #
-# Options: --runs N (default 1000), --warmup N (default 50), --phases (also time the
-# Linx session's phases), --no-floor.
+# Then: Linx back to back (no pause, nothing else between runs), and, if hyperfine is
+# installed, the floor: the same commands exec'd by hyperfine, without a BEAM.
+#
+# Options: --runs N (default 1000), --warmup N (default 50), --gap MS, --phases (time
+# the Linx session's phases too), --no-floor, --no-cold.
 #
 # Figures and their analysis: docs/PERFORMANCE.md, "Process spawn".
 
 {opts, _, _} =
   OptionParser.parse(System.argv(),
-    strict: [runs: :integer, warmup: :integer, gap: :integer, phases: :boolean, floor: :boolean]
+    strict: [
+      runs: :integer,
+      warmup: :integer,
+      gap: :integer,
+      phases: :boolean,
+      floor: :boolean,
+      cold: :boolean
+    ]
   )
 
 runs = Keyword.get(opts, :runs, 1000)
@@ -56,6 +70,16 @@ defmodule SpawnBench do
     {t4 - t0, [ready: t1 - t0, running: t2 - t1, exited: t3 - t2, stop: t4 - t3]}
   end
 
+  def linx_cold(namespaces) do
+    Application.put_env(:linx, :process_prestart, false)
+
+    try do
+      linx(namespaces)
+    after
+      Application.delete_env(:linx, :process_prestart)
+    end
+  end
+
   def cmd(path, args) do
     t0 = System.monotonic_time()
     {_, 0} = System.cmd(path, args)
@@ -81,6 +105,12 @@ defmodule SpawnBench do
   end
 
   def ms(us), do: :erlang.float_to_binary(us / 1000, decimals: 3)
+  def ratio(a, b), do: :erlang.float_to_binary(a / b, decimals: 2)
+
+  def row(name, s) do
+    String.pad_trailing(name, 12) <>
+      Enum.map_join([s.p50, s.p99, s.mean, s.min], "", &String.pad_leading(ms(&1), 10))
+  end
 end
 
 unless match?({"0\n", 0}, System.cmd("id", ["-u"])) do
@@ -94,22 +124,25 @@ bwrap = System.find_executable("bwrap")
 contenders =
   [
     {"linx", fn -> SpawnBench.linx(namespaces) end},
+    Keyword.get(opts, :cold, true) && {"linx-cold", fn -> SpawnBench.linx_cold(namespaces) end},
     {"unshare", fn -> SpawnBench.cmd(unshare, ~w(-fnpmiu /bin/true)) end},
     bwrap && {"bwrap", fn -> SpawnBench.cmd(bwrap, ~w(--unshare-all --bind / / /bin/true)) end},
     {"true", fn -> SpawnBench.cmd("/bin/true", []) end}
   ]
-  |> Enum.reject(&is_nil/1)
+  |> Enum.filter(& &1)
 
 if bwrap == nil, do: IO.puts("(bwrap is not installed: skipped; apt-get install bubblewrap)")
 
 {:ok, cpus} = File.read("/proc/cpuinfo")
 ncpu = cpus |> String.split("\n") |> Enum.count(&String.starts_with?(&1, "processor"))
 {uname, 0} = System.cmd("uname", ["-r"])
+{:ok, loadavg} = File.read("/proc/loadavg")
 
 IO.puts("""
 Linx.Process spawn benchmark: /bin/true in new #{Enum.join(namespaces, "+")} namespaces
-#{runs} runs per contender (#{warmup} warm-up), interleaved; kernel #{String.trim(uname)}, \
-#{ncpu} CPUs, OTP #{System.otp_release()}, Elixir #{System.version()}
+#{runs} runs per contender (#{warmup} warm-up), interleaved, #{gap} ms apart; kernel \
+#{String.trim(uname)}, #{ncpu} CPUs, OTP #{System.otp_release()}, Elixir #{System.version()}
+load average at start: #{loadavg |> String.split() |> Enum.take(3) |> Enum.join(" ")}
 """)
 
 for _ <- 1..warmup, {_, fun} <- contenders, do: fun.()
@@ -119,9 +152,6 @@ results =
     contenders
     |> Enum.shuffle()
     |> Enum.reduce(acc, fn {name, fun}, acc ->
-      # A pause between runs, so that work a run leaves behind (the kernel's deferred
-      # namespace clean-up, Linx starting its next agent ahead) is not billed to the next
-      # contender.
       Process.sleep(gap)
       {total, phases} = fun.()
       Map.update(acc, name, [{total, phases}], &[{total, phases} | &1])
@@ -133,63 +163,68 @@ stats =
     {name, SpawnBench.stats(Enum.map(samples, &elem(&1, 0)))}
   end)
 
-IO.puts(String.pad_trailing("contender", 10) <> "    p50 ms    p99 ms   mean ms    min ms")
-
-for {name, _} <- contenders do
-  s = stats[name]
-
-  IO.puts(
-    String.pad_trailing(name, 10) <>
-      Enum.map_join([s.p50, s.p99, s.mean, s.min], "", &String.pad_leading(SpawnBench.ms(&1), 10))
-  )
-end
+IO.puts(String.pad_trailing("contender", 12) <> "    p50 ms    p99 ms   mean ms    min ms")
+for {name, _} <- contenders, do: IO.puts(SpawnBench.row(name, stats[name]))
 
 linx = stats["linx"]
 IO.puts("")
 
 for {name, _} <- contenders, name != "linx" do
   s = stats[name]
-  ratio = fn a, b -> :erlang.float_to_binary(a / b, decimals: 2) end
 
   IO.puts(
-    "linx / #{String.pad_trailing(name, 8)} p50 #{ratio.(linx.p50, s.p50)}x   p99 #{ratio.(linx.p99, s.p99)}x"
+    "linx / #{String.pad_trailing(name, 10)} p50 #{SpawnBench.ratio(linx.p50, s.p50)}x   " <>
+      "p99 #{SpawnBench.ratio(linx.p99, s.p99)}x"
   )
 end
-
-targets = [
-  {"unshare", 1.0, "Linx p50 <= 1.0x unshare(1)"},
-  {"bwrap", 0.5, "Linx p50 <= 0.5x bwrap"}
-]
 
 IO.puts("")
 
-for {name, limit, text} <- targets, s = stats[name] do
+for {name, limit, text} <- [
+      {"unshare", 1.0, "Linx p50 <= 1.0x unshare(1)"},
+      {"bwrap", 0.5, "Linx p50 <= 0.5x bwrap"}
+    ],
+    s = stats[name] do
   verdict = if linx.p50 <= limit * s.p50, do: "met", else: "MISSED"
-
-  IO.puts(
-    "target #{text}: #{verdict} (#{:erlang.float_to_binary(linx.p50 / s.p50, decimals: 2)}x)"
-  )
+  IO.puts("target #{text}: #{verdict} (#{SpawnBench.ratio(linx.p50, s.p50)}x)")
 end
 
 if Keyword.get(opts, :phases, false) do
-  IO.puts("\nLinx session phases (p50 / p99 ms, as the BEAM sees them):")
+  IO.puts("\nLinx session phases, p50 / p99 ms, as the BEAM sees them:")
 
-  for phase <- [:ready, :running, :exited, :stop] do
-    samples = for {_, phases} <- results["linx"], do: phases[phase]
-    s = SpawnBench.stats(samples)
+  for name <- ["linx", "linx-cold"], Map.has_key?(results, name) do
+    cells =
+      for phase <- [:ready, :running, :exited, :stop] do
+        s = SpawnBench.stats(for {_, phases} <- results[name], do: phases[phase])
+        "#{phase} #{SpawnBench.ms(s.p50)} / #{SpawnBench.ms(s.p99)}"
+      end
 
-    IO.puts(
-      "  #{String.pad_trailing(to_string(phase), 8)} #{SpawnBench.ms(s.p50)} / #{SpawnBench.ms(s.p99)}"
-    )
+    IO.puts("  #{String.pad_trailing(name, 10)} " <> Enum.join(cells, "   "))
   end
 
   IO.puts("""
-    ready   = spawn/1 → :ready: GenServer start, agent exec, clone3, child set-up
-    running = proceed/1 → :running: the round trip, the child's execve of /bin/true
-    exited  = :running → :exited: /bin/true runs, exits; namespaces torn down; reap
+    ready   = spawn/1 → :ready: session start, agent (started, or adopted), clone3 with
+              the namespaces, the child's set-up, the :ready report
+    running = proceed/1 → :running: the round trip to the child, its execve
+    exited  = :running → :exited: /bin/true runs and exits, the pid namespace ends, reap
     stop    = GenServer.stop/1
   """)
 end
+
+# Back to back: what a tight loop of spawns gets (the next agent may still be starting
+# when it is adopted).
+back =
+  for _ <- 1..max(div(runs, 3), 100) do
+    {total, _} = SpawnBench.linx(namespaces)
+    total
+  end
+  |> SpawnBench.stats()
+
+IO.puts(
+  "\n" <>
+    String.pad_trailing("linx, back to back (no pause):", 34) <>
+    "p50 #{SpawnBench.ms(back.p50)} ms, p99 #{SpawnBench.ms(back.p99)} ms"
+)
 
 # The floor (floors/README.md): the kernel work with no BEAM in front of it.
 hyperfine = System.find_executable("hyperfine")
@@ -200,7 +235,8 @@ cond do
 
   hyperfine == nil ->
     IO.puts(
-      "\nfloor: hyperfine is not installed (floors/README.md: unshare -fnpmiu 2.5 ms, /bin/true 0.6 ms)"
+      "\nfloor: hyperfine is not installed (floors/README.md: unshare -fnpmiu 2.5 ms, " <>
+        "/bin/true 0.6 ms)"
     )
 
   true ->
@@ -208,7 +244,7 @@ cond do
       Path.join(System.tmp_dir!(), "linx-spawn-floor-#{System.unique_integer([:positive])}.json")
 
     commands =
-      ["#{unshare} -fnpmiu /bin/true", "/bin/true"] ++
+      ["#{unshare} -fnpmiu /bin/true", "#{unshare} -fpmiu /bin/true", "/bin/true"] ++
         if(bwrap, do: ["#{bwrap} --unshare-all --bind / / /bin/true"], else: [])
 
     {_, 0} =
@@ -232,5 +268,7 @@ cond do
       )
     end
 
-    IO.puts("  (floors/README.md, measured 2026-11-23: unshare -fnpmiu 2.5, /bin/true 0.6)")
+    IO.puts(
+      "  (floors/README.md on this machine kind: unshare -fpmiu 1.9, -fnpmiu 2.5, /bin/true 0.6)"
+    )
 end

@@ -2,9 +2,9 @@ defmodule Linx.Process.Prestart do
   @moduledoc false
   # Agents started ahead. Starting an agent (the runtime's fork and exec, the dynamic
   # loader, the agent's own set-up) is about half of what a spawn costs, and none of it
-  # depends on the request. So once a session's own spawn is over, one agent is started
-  # for the next spawn and left idle on its fd 3, until a new session adopts it
-  # (Port.connect/2) or it expires.
+  # depends on the request. So once a session's own spawn is over, agents are started
+  # for the next spawns (up to @ahead idle ones) and left idle on their fd 3, until a new
+  # session adopts one (Port.connect/2) or they expire.
   #
   # What an agent inherits from the BEAM is what the BEAM had when the agent started:
   # the environment and the working directory are compared at adoption (see take/0),
@@ -22,6 +22,9 @@ defmodule Linx.Process.Prestart do
 
   @table __MODULE__
   @idle_ms 1_000
+  # Two, so that a tight loop of spawns adopts an agent started one spawn earlier (ready
+  # by then), not the one started a moment ago.
+  @ahead 2
 
   @doc """
   Takes an idle agent, with the key of what it inherited, or returns `:none`. The caller
@@ -74,6 +77,24 @@ defmodule Linx.Process.Prestart do
   def key, do: :erlang.phash2({:os.getenv(), :prim_file.get_cwd()})
 
   @doc """
+  Closes every idle agent started with `key` (found stale by a session: the BEAM's
+  environment or working directory changed since).
+  """
+  @spec discard_key(integer()) :: :ok
+  def discard_key(key) do
+    _ =
+      if :ets.whereis(@table) != :undefined do
+        for {port, ^key, _, _} <- :ets.tab2list(@table),
+            [_] <- [:ets.take(@table, port)],
+            do: discard(port)
+      end
+
+    :ok
+  rescue
+    ArgumentError -> :ok
+  end
+
+  @doc """
   Closes an agent that was taken but is of no use (its key no longer holds): end of
   file on its fd 3 makes an agent without a workload exit (one with a workload kills
   it first).
@@ -86,7 +107,7 @@ defmodule Linx.Process.Prestart do
   end
 
   @doc """
-  Asks for one agent to be started ahead, unless one is idle already. A session asks
+  Asks for agents to be started ahead, up to two idle ones. A session asks
   once its own spawn is over: starting an agent takes CPU time that must not compete
   with the spawn being waited for.
   """
@@ -148,7 +169,7 @@ defmodule Linx.Process.Prestart do
   end
 
   def handle_cast(:refill, state) do
-    _ = if :ets.info(@table, :size) == 0, do: start_one()
+    for _ <- :ets.info(@table, :size)..(@ahead - 1)//1, do: _ = start_one()
 
     {:noreply, arm(state)}
   end

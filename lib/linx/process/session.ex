@@ -35,6 +35,8 @@ defmodule Linx.Process.Session do
     :linger,
     :auto_proceed,
     prestart?: false,
+    # {request, agent path} while an adopted agent has not reported anything yet.
+    adopted: nil,
     pty?: false,
     stdin_pipe?: false,
     stage: :starting,
@@ -73,15 +75,36 @@ defmodule Linx.Process.Session do
         state = %{state | port: port, os_pid: Agent.os_pid(port)}
 
         # An adopted agent is checked while it works on the request (Prestart.take/0).
-        if opts[:port] == port,
-          do: {:ok, state, {:continue, {:verify_agent, opts.key, {mode, request}, opts.agent}}},
-          else: {:ok, state}
+        if opts[:port] == port do
+          state = %{state | adopted: {{mode, request}, opts.agent}}
+          {:ok, state, {:continue, {:verify_agent, opts.key}}}
+        else
+          {:ok, state}
+        end
 
       {:error, errno} ->
         # No agent process exists: the session starts already ended, with the reason
         # reported like any other failure (the caller's link must not be hit by it).
         code = Linx.Errno.to_code(errno) || 5
         {:ok, state, {:continue, {:agent_start_failed, code}}}
+    end
+  end
+
+  # An adopted agent that cannot serve (stale, or dead before it reported anything) is
+  # replaced by a new one, which gets the same request.
+  defp restart_agent(%{adopted: {request, path}} = state) do
+    state = %{state | adopted: nil}
+
+    case Agent.open(path) do
+      {:ok, port} ->
+        _ = Agent.command(port, request)
+        {:noreply, %{state | port: port, os_pid: Agent.os_pid(port)}}
+
+      {:error, errno} ->
+        handle_continue({:agent_start_failed, Linx.Errno.to_code(errno) || 5}, %{
+          state
+          | port: nil
+        })
     end
   end
 
@@ -98,25 +121,16 @@ defmodule Linx.Process.Session do
   defp start_agent(opts), do: Agent.open(opts.agent)
 
   @impl true
-  def handle_continue({:verify_agent, key, request, path}, state) do
+  def handle_continue({:verify_agent, key}, state) do
     if Prestart.key() == key do
       {:noreply, state}
     else
       # It inherited an environment or directory the BEAM no longer has: close it (it
-      # kills the child it made; none of its frames has been looked at) and start anew.
+      # kills the child it made; none of its frames has been looked at), and the others
+      # started with it, and start anew.
       _ = Prestart.discard(state.port)
-
-      case Agent.open(path) do
-        {:ok, port} ->
-          _ = Agent.command(port, request)
-          {:noreply, %{state | port: port, os_pid: Agent.os_pid(port)}}
-
-        {:error, errno} ->
-          handle_continue({:agent_start_failed, Linx.Errno.to_code(errno) || 5}, %{
-            state
-            | port: nil
-          })
-      end
+      :ok = Prestart.discard_key(key)
+      restart_agent(state)
     end
   end
 
@@ -364,11 +378,22 @@ defmodule Linx.Process.Session do
 
   @impl true
   def handle_info({port, {:data, frame}}, %{port: port} = state) do
+    # The adopted agent answered: from here on it is this session's agent like any other.
+    state = %{state | adopted: nil}
+
     case Agent.decode(frame) do
       {:ok, term} -> handle_frame(term, state)
       :error -> protocol_violation(state)
     end
   end
+
+  # An adopted agent that died while idle (killed from outside) and so never answered:
+  # the request goes to a new one.
+  def handle_info({port, {:exit_status, _}}, %{port: port, adopted: {_, _}} = state),
+    do: restart_agent(state)
+
+  def handle_info({:EXIT, port, _reason}, %{port: port, adopted: {_, _}} = state),
+    do: restart_agent(state)
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
     state = %{state | port: nil}
