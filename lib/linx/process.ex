@@ -17,11 +17,12 @@ defmodule Linx.Process do
   The BEAM never forks: each session runs one small agent OS process
   (`priv/native/linx_agent`, built from `native/linx_agent` by `mix compile`) as a
   Port with `{:packet, 4}` frames on its fds 3/4, leaving fds 0/1/2 to the workload.
-  Starting an agent is half the cost of a spawn, so once a session's workload is past
-  `execve` (or ended) one agent is started ahead for the next `spawn/1` or `enter/2` and
-  waits, idle, for up to a second; it is used only if the BEAM's environment and working
-  directory are still what it inherited. `config :linx, process_prestart: false` turns
-  this off; an `:agent` option always starts its own. The
+  Starting an agent is about half the cost of a spawn, so once a session's workload is
+  past `execve` (or ended), agents are started ahead for the next `spawn/1` or `enter/2`
+  (two at most) and wait, idle, for up to a second; one is used only if the BEAM's
+  environment and working directory are still what it inherited.
+  `config :linx, process_prestart: false` turns this off; an `:agent` option always
+  starts its own. The
   agent `clone3`s the child with the namespace flags and `CLONE_PIDFD` (so `:time`
   namespaces are real, and signals and waits never hit a recycled pid), parks it at the
   checkpoint and relays the session's commands to it. The session handle returned by
