@@ -25,6 +25,7 @@ defmodule Linx.Process.Prestart do
   # Two, so that a tight loop of spawns adopts an agent started one spawn earlier (ready
   # by then), not the one started a moment ago.
   @ahead 2
+  @refill_delay_ms 2
 
   @doc """
   Takes an idle agent, with the key of what it inherited, or returns `:none`. The caller
@@ -159,7 +160,7 @@ defmodule Linx.Process.Prestart do
   def init([]) do
     Process.flag(:trap_exit, true)
     @table = :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
-    {:ok, %{timer: nil}}
+    {:ok, %{timer: nil, refill: nil}}
   end
 
   @impl true
@@ -168,11 +169,13 @@ defmodule Linx.Process.Prestart do
     {:noreply, state}
   end
 
-  def handle_cast(:refill, state) do
-    for _ <- :ets.info(@table, :size)..(@ahead - 1)//1, do: _ = start_one()
+  # Requests are gathered for @refill_delay_ms: whoever asked (a session that just ended)
+  # has an owner about to act on that (stop the session, spawn the next), and starting
+  # an agent would hold a scheduler meanwhile.
+  def handle_cast(:refill, %{refill: nil} = state),
+    do: {:noreply, %{state | refill: Process.send_after(self(), :refill, @refill_delay_ms)}}
 
-    {:noreply, arm(state)}
-  end
+  def handle_cast(:refill, state), do: {:noreply, state}
 
   defp start_one do
     path = Linx.Process.Agent.default_path()
@@ -198,6 +201,11 @@ defmodule Linx.Process.Prestart do
   end
 
   @impl true
+  def handle_info(:refill, state) do
+    for _ <- :ets.info(@table, :size)..(@ahead - 1)//1, do: _ = start_one()
+    {:noreply, arm(%{state | refill: nil})}
+  end
+
   def handle_info(:expire, state) do
     now = System.monotonic_time(:millisecond)
 
