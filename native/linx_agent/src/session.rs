@@ -75,6 +75,8 @@ pub struct Session {
     tearing_down: bool,
     grace: Duration,
     kill_at: Option<Instant>,
+    /// Events held back to go out in one write (see `run`).
+    held: Option<Vec<Event>>,
 }
 
 impl Session {
@@ -105,24 +107,33 @@ impl Session {
             tearing_down: false,
             grace: Duration::from_millis(grace_ms as u64),
             kill_at: None,
+            held: None,
         }
     }
 
     /// Runs until the child is reaped; returns the agent's exit code.
     pub fn run(mut self) -> ExitCode {
         // The child reports `Ready` within microseconds of the clone, normally: waiting a
-        // little for it lets `Spawned` and `Ready` reach the BEAM together, which saves
-        // the BEAM (and the CPU it shares with the child) a wake-up. The wait is bounded,
-        // so a slow child still has its host pid reported early.
+        // little for it lets `Spawned` and `Ready` reach the BEAM in one write, which
+        // saves the BEAM (and the CPUs it shares with the child) a wake-up. The wait is
+        // bounded, so a slow child still has its host pid reported early.
+        let mut ready = false;
         if let Some(c2p) = &self.c2p {
             let mut fds = [libc::pollfd {
                 fd: c2p.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            let _ = fdio::poll(&mut fds, SPAWNED_WAIT_MS);
+            ready = matches!(fdio::poll(&mut fds, SPAWNED_WAIT_MS), Ok(n) if n > 0);
         }
-        self.emit(Event::Spawned(self.pid));
+        self.held = Some(vec![Event::Spawned(self.pid)]);
+        if ready {
+            self.read_c2p();
+        }
+        let events = self.held.take().unwrap_or_default();
+        if !self.beam_gone && self.chan.send_all(&events).is_err() {
+            self.beam_gone();
+        }
         loop {
             if let Some(code) = self.step() {
                 if !self.beam_gone {
@@ -235,6 +246,10 @@ impl Session {
 
     fn emit(&mut self, event: Event) {
         if self.beam_gone {
+            return;
+        }
+        if let Some(held) = &mut self.held {
+            held.push(event);
             return;
         }
         if self.chan.send(&event).is_err() {
