@@ -15,7 +15,8 @@
 # The contenders take turns within each round, in a shuffled order, with a pause of
 # --gap ms (default 5) before each run, so that work one run leaves behind (the kernel's
 # deferred namespace clean-up, Linx starting its next agent) is not billed to the next,
-# and load from elsewhere on the machine falls on all of them alike.
+# and load from elsewhere on the machine falls on all of them alike. Each run happens in
+# a fresh process.
 #
 # Then: Linx back to back (no pause, nothing else between runs), and, if hyperfine is
 # installed, the floor: the same commands exec'd by hyperfine, without a BEAM.
@@ -153,7 +154,9 @@ results =
     |> Enum.shuffle()
     |> Enum.reduce(acc, fn {name, fun}, acc ->
       Process.sleep(gap)
-      {total, phases} = fun.()
+      # Each run in a fresh process: no garbage collection of this one's growing results
+      # lands inside a timed region.
+      {total, phases} = fun |> Task.async() |> Task.await(30_000)
       Map.update(acc, name, [{total, phases}], &[{total, phases} | &1])
     end)
   end)
@@ -214,10 +217,13 @@ end
 # Back to back: what a tight loop of spawns gets (the next agent may still be starting
 # when it is adopted).
 back =
-  for _ <- 1..max(div(runs, 3), 100) do
-    {total, _} = SpawnBench.linx(namespaces)
-    total
-  end
+  Task.async(fn ->
+    for _ <- 1..max(div(runs, 3), 100) do
+      {total, _} = SpawnBench.linx(namespaces)
+      total
+    end
+  end)
+  |> Task.await(:infinity)
   |> SpawnBench.stats()
 
 IO.puts(
