@@ -4,6 +4,7 @@ defmodule Linx.User do
   in a new user namespace (see user_namespaces(7)), written from the host while the
   process is parked at the `Linx.Process` checkpoint.
 
+      # In a BEAM running as uid 1000, gid 1000: the workload is root inside.
       {:ok, s} = Linx.Process.spawn(argv: ["/usr/bin/id"], namespaces: [:user])
       host_pid = receive do {:linx_process, :ready, pid} -> pid end
       :ok = Linx.User.setup_maps(host_pid, uid: [{0, 1000, 1}], gid: [{0, 1000, 1}])
@@ -12,7 +13,9 @@ defmodule Linx.User do
       :ok = Linx.Process.proceed(s)
 
   A mapping is `{inside, outside, length}`: ids `inside ..` of the namespace are ids
-  `outside ..` of its parent. Ids are unsigned 32-bit numbers.
+  `outside ..` of its parent. Ids are unsigned 32-bit numbers. Writing a map does not
+  change the workload's credentials (it keeps the BEAM's uid and gid): map those to 0
+  for a workload that is root inside, leave them out for one that is not.
 
   ## The kernel's rules, checked before anything is written
 
