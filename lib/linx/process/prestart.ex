@@ -120,7 +120,10 @@ defmodule Linx.Process.Prestart do
     :exit, _ -> :ok
   end
 
-  @doc "Closes every idle agent (for tests that count processes and descriptors)."
+  @doc """
+  Closes every idle agent and drops pending requests to start more (for tests that count
+  processes and descriptors).
+  """
   @spec drain() :: :ok
   def drain do
     case Process.whereis(__MODULE__) do
@@ -193,6 +196,24 @@ defmodule Linx.Process.Prestart do
   # session adopted meanwhile.
   @impl true
   def handle_call(:drain, _from, state) do
+    # Agents asked for but not started yet are dropped too.
+    state =
+      case state.refill do
+        nil ->
+          state
+
+        timer ->
+          _ = Process.cancel_timer(timer)
+
+          receive do
+            :refill -> :ok
+          after
+            0 -> :ok
+          end
+
+          %{state | refill: nil}
+      end
+
     for {port, _, _, _} <- :ets.tab2list(@table),
         [_] <- [:ets.take(@table, port)],
         do: discard(port)

@@ -507,6 +507,10 @@ defmodule Linx.Process.Session do
   # --- the end --------------------------------------------------------------------------
 
   defp finish(result, %{result: nil} = state) do
+    # Asked before the owner hears of the end, so that whatever the owner does next
+    # (spawn again, or drain the agents started ahead) comes after it.
+    state = refill(state)
+
     case result do
       {:exited, code} ->
         notify(state, {:linx_process, :exited, code})
@@ -525,8 +529,6 @@ defmodule Linx.Process.Session do
       _ = if timer, do: Process.cancel_timer(timer)
       GenServer.reply(from, wait_reply(result))
     end
-
-    state = refill(state)
 
     # The agent sent its last event and waits for the port to close before it exits
     # (closing it now means no command can be left queued for an exited agent).
@@ -589,6 +591,10 @@ defmodule Linx.Process.Session do
   # it (its terminal event still reaches the owner) and has exited.
   @impl true
   def terminate(_reason, %{port: port} = state) when port != nil do
+    # A session torn down (its owner or caller gone, a supervisor stopping it) is no sign
+    # that more spawns follow: no agents are started ahead for it.
+    state = %{state | prestart?: false}
+
     _ =
       cond do
         state.result != nil -> :ok
