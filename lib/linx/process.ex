@@ -16,7 +16,13 @@ defmodule Linx.Process do
 
   The BEAM never forks: each session runs one small agent OS process
   (`priv/native/linx_agent`, built from `native/linx_agent` by `mix compile`) as a
-  Port with `{:packet, 4}` frames on its fds 3/4, leaving fds 0/1/2 to the workload. The
+  Port with `{:packet, 4}` frames on its fds 3/4, leaving fds 0/1/2 to the workload.
+  Starting an agent is about half the cost of a spawn, so once a session's workload is
+  past `execve` (or ended), agents are started ahead for the next `spawn/1` or `enter/2`
+  (two at most) and wait, idle, for up to a second; one is used only if the BEAM's
+  environment and working directory are still what it inherited.
+  `config :linx, process_prestart: false` turns this off; an `:agent` option always
+  starts its own. The
   agent `clone3`s the child with the namespace flags and `CLONE_PIDFD` (so `:time`
   namespaces are real, and signals and waits never hit a recycled pid), parks it at the
   checkpoint and relays the session's commands to it. The session handle returned by
@@ -53,8 +59,8 @@ defmodule Linx.Process do
 
   ## The checkpoint
 
-  Before `:ready` the child has already wired its stdio, reset its signal handling and
-  set `no_new_privs` if asked. While it is parked, the host can write its uid/gid maps
+  Before `:ready` the child has already wired its stdio and set `no_new_privs` if asked
+  (it resets its signal dispositions and mask right after). While it is parked, the host can write its uid/gid maps
   (`/proc/<host_pid>/uid_map`), move network links into its namespace, pivot its root,
   and send capability and seccomp commands (`Linx.Capabilities`, `Linx.Seccomp`), which
   the child applies in the order they arrive. `proceed/1` then makes it `chdir` to
@@ -87,7 +93,7 @@ defmodule Linx.Process do
 
   import Kernel, except: [spawn: 1]
 
-  alias Linx.Process.{Agent, Options, Session}
+  alias Linx.Process.{Agent, Options, Prestart, Session}
 
   @typedoc "A session: the pid of the GenServer that owns one agent and its workload."
   @type t :: pid()
@@ -214,11 +220,34 @@ defmodule Linx.Process do
     end
   end
 
-  defp start(mode, request, session) do
-    path = session.agent || Agent.default_path()
+  # The default agent may have been started ahead (Linx.Process.Prestart): then the new
+  # session adopts it, and the binary is known to exist.
+  defp start(mode, request, %{agent: nil} = session) do
+    path = Agent.default_path()
 
-    with :ok <- Agent.check(path) do
-      GenServer.start_link(Session, {mode, request, %{session | agent: path}})
+    {check, port, key} =
+      case Prestart.take() do
+        {:ok, port, key} -> {:ok, port, key}
+        :none -> {Agent.check(path), nil, nil}
+      end
+
+    with :ok <- check do
+      session = Map.merge(session, %{agent: path, prestart?: true, port: port, key: key})
+
+      case GenServer.start_link(Session, {mode, request, session}) do
+        {:ok, pid} ->
+          {:ok, pid}
+
+        error ->
+          if port, do: Prestart.discard(port)
+          error
+      end
+    end
+  end
+
+  defp start(mode, request, session) do
+    with :ok <- Agent.check(session.agent) do
+      GenServer.start_link(Session, {mode, request, session})
     end
   end
 

@@ -14,6 +14,9 @@ defmodule Linx.Process.Options do
             orphan_policy agent)a
 
   @type session_opts :: %{
+          optional(:prestart?) => boolean(),
+          optional(:port) => port() | nil,
+          optional(:key) => integer() | nil,
           owner: pid() | atom(),
           linger: boolean(),
           auto_proceed: boolean(),

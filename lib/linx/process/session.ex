@@ -11,7 +11,7 @@ defmodule Linx.Process.Session do
 
   use GenServer
 
-  alias Linx.Process.{Agent, Error, Info}
+  alias Linx.Process.{Agent, Error, Info, Prestart}
 
   # Input is sent in chunks of at most @chunk bytes with at most @window bytes not yet
   # acknowledged by the agent, so the control channel is never clogged by a slow reader
@@ -19,6 +19,9 @@ defmodule Linx.Process.Session do
   @chunk 32 * 1024
   @window 128 * 1024
   @queue_limit 64 * 1024 * 1024
+
+  # See refill/1.
+  @refill_after_exec 10
 
   # How long terminate/2 waits for the agent to confirm the workload is gone.
   @reap_timeout 5_000
@@ -31,6 +34,9 @@ defmodule Linx.Process.Session do
     :mode,
     :linger,
     :auto_proceed,
+    prestart?: false,
+    # {request, agent path} while an adopted agent has not reported anything yet.
+    adopted: nil,
     pty?: false,
     stdin_pipe?: false,
     stage: :starting,
@@ -58,14 +64,23 @@ defmodule Linx.Process.Session do
       owner_ref: monitor_owner(opts.owner),
       linger: opts.linger,
       auto_proceed: opts.auto_proceed,
+      prestart?: Map.get(opts, :prestart?, false),
       pty?: opts.pty?,
       stdin_pipe?: opts.stdin_pipe?
     }
 
-    case Agent.open(opts.agent) do
+    case start_agent(opts) do
       {:ok, port} ->
         _ = Agent.command(port, {mode, request})
-        {:ok, %{state | port: port, os_pid: Agent.os_pid(port)}}
+        state = %{state | port: port, os_pid: Agent.os_pid(port)}
+
+        # An adopted agent is checked while it works on the request (Prestart.take/0).
+        if opts[:port] == port do
+          state = %{state | adopted: {{mode, request}, opts.agent}}
+          {:ok, state, {:continue, {:verify_agent, opts.key}}}
+        else
+          {:ok, state}
+        end
 
       {:error, errno} ->
         # No agent process exists: the session starts already ended, with the reason
@@ -75,7 +90,50 @@ defmodule Linx.Process.Session do
     end
   end
 
+  # An adopted agent that cannot serve (stale, or dead before it reported anything) is
+  # replaced by a new one, which gets the same request.
+  defp restart_agent(%{adopted: {request, path}} = state) do
+    state = %{state | adopted: nil}
+
+    case Agent.open(path) do
+      {:ok, port} ->
+        _ = Agent.command(port, request)
+        {:noreply, %{state | port: port, os_pid: Agent.os_pid(port)}}
+
+      {:error, errno} ->
+        handle_continue({:agent_start_failed, Linx.Errno.to_code(errno) || 5}, %{
+          state
+          | port: nil
+        })
+    end
+  end
+
+  # An agent started ahead (Linx.Process.Prestart) is adopted; else one is started now.
+  defp start_agent(%{port: port} = opts) when is_port(port) do
+    Port.connect(port, self())
+    :ok = Prestart.adopted(port)
+    {:ok, port}
+  rescue
+    # It died while idle.
+    ArgumentError -> Agent.open(opts.agent)
+  end
+
+  defp start_agent(opts), do: Agent.open(opts.agent)
+
   @impl true
+  def handle_continue({:verify_agent, key}, state) do
+    if Prestart.key() == key do
+      {:noreply, state}
+    else
+      # It inherited an environment or directory the BEAM no longer has: close it (it
+      # kills the child it made; none of its frames has been looked at), and the others
+      # started with it, and start anew.
+      _ = Prestart.discard(state.port)
+      :ok = Prestart.discard_key(key)
+      restart_agent(state)
+    end
+  end
+
   def handle_continue({:agent_start_failed, code}, state) do
     finish({:error, Error.from_agent(code, :agent_start)}, state)
   end
@@ -249,6 +307,16 @@ defmodule Linx.Process.Session do
     %{state | aborted: true, abort_pending: false}
   end
 
+  # Once per session, when its spawn is no longer being waited for: when it ends, or
+  # @refill_after_exec ms after the workload's execve (starting an agent takes CPU time
+  # that the workload's own start-up should not have to share).
+  defp refill(%{prestart?: true} = state) do
+    :ok = Prestart.refill()
+    %{state | prestart?: false}
+  end
+
+  defp refill(state), do: state
+
   # --- input window ---------------------------------------------------------------------
 
   defp input(state, {_tag, bytes}) when bytes == "",
@@ -310,11 +378,22 @@ defmodule Linx.Process.Session do
 
   @impl true
   def handle_info({port, {:data, frame}}, %{port: port} = state) do
+    # The adopted agent answered: from here on it is this session's agent like any other.
+    state = %{state | adopted: nil}
+
     case Agent.decode(frame) do
       {:ok, term} -> handle_frame(term, state)
       :error -> protocol_violation(state)
     end
   end
+
+  # An adopted agent that died while idle (killed from outside) and so never answered:
+  # the request goes to a new one.
+  def handle_info({port, {:exit_status, _}}, %{port: port, adopted: {_, _}} = state),
+    do: restart_agent(state)
+
+  def handle_info({:EXIT, port, _reason}, %{port: port, adopted: {_, _}} = state),
+    do: restart_agent(state)
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
     state = %{state | port: nil}
@@ -324,6 +403,8 @@ defmodule Linx.Process.Session do
       _ -> {:noreply, state}
     end
   end
+
+  def handle_info(:refill, state), do: {:noreply, refill(state)}
 
   def handle_info({:wait_timeout, from}, state) do
     case List.keytake(state.waiters, from, 0) do
@@ -382,6 +463,7 @@ defmodule Linx.Process.Session do
   defp handle_frame({:status, :running}, %{stage: :ready, proceeded: true} = state) do
     state = %{state | stage: :running}
     notify(state, {:linx_process, :running})
+    _ = if state.prestart?, do: Process.send_after(self(), :refill, @refill_after_exec)
     for sig <- Enum.reverse(state.signals), do: Agent.command(state.port, {:signal, sig})
     {:noreply, pump(%{state | signals: []})}
   end
@@ -425,6 +507,10 @@ defmodule Linx.Process.Session do
   # --- the end --------------------------------------------------------------------------
 
   defp finish(result, %{result: nil} = state) do
+    # Asked before the owner hears of the end, so that whatever the owner does next
+    # (spawn again, or drain the agents started ahead) comes after it.
+    state = refill(state)
+
     case result do
       {:exited, code} ->
         notify(state, {:linx_process, :exited, code})
@@ -505,6 +591,10 @@ defmodule Linx.Process.Session do
   # it (its terminal event still reaches the owner) and has exited.
   @impl true
   def terminate(_reason, %{port: port} = state) when port != nil do
+    # A session torn down (its owner or caller gone, a supervisor stopping it) is no sign
+    # that more spawns follow: no agents are started ahead for it.
+    state = %{state | prestart?: false}
+
     _ =
       cond do
         state.result != nil -> :ok

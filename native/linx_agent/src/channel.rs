@@ -165,11 +165,19 @@ impl Channel {
 
     /// Writes one event frame (blocking: the BEAM's port driver always reads).
     pub fn send(&self, event: &Event) -> io::Result<()> {
-        let body = etf::encode(&event.to_term());
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend((body.len() as u32).to_be_bytes());
-        frame.extend(body);
-        fdio::write_all(self.tx.as_fd(), &frame)
+        self.send_all(std::slice::from_ref(event))
+    }
+
+    /// Writes several event frames with one `write`, so the BEAM takes them in with one
+    /// wake-up.
+    pub fn send_all(&self, events: &[Event]) -> io::Result<()> {
+        let mut frames = Vec::new();
+        for event in events {
+            let body = etf::encode(&event.to_term());
+            frames.extend((body.len() as u32).to_be_bytes());
+            frames.extend(body);
+        }
+        fdio::write_all(self.tx.as_fd(), &frames)
     }
 }
 

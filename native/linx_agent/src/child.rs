@@ -3,11 +3,12 @@
 //! Before the checkpoint (nothing here waits for the BEAM):
 //!  1. `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the agent, from here on;
 //!  2. close the agent's descriptors (control channel, the agent's pipe ends, PTY master);
-//!  3. default signal dispositions and an empty mask (the agent ignores SIGPIPE);
-//!  4. stdio: `dup2` onto 0/1/2 (for a PTY first `setsid` + `TIOCSCTTY`); every other
+//!  3. stdio: `dup2` onto 0/1/2 (for a PTY first `setsid` + `TIOCSCTTY`); every other
 //!     descriptor is marked close-on-exec;
-//!  5. `no_new_privs` if the request asked for it;
-//!  6. report `Ready(getpid())`: the pid as the child's own pid namespace sees it.
+//!  4. `no_new_privs` if the request asked for it;
+//!  5. report `Ready(getpid())`: the pid as the child's own pid namespace sees it;
+//!  6. default signal dispositions and an empty mask (the agent ignores SIGPIPE), while
+//!     the BEAM handles `Ready`.
 //!
 //! At the checkpoint the child applies commands in the order they arrive (bounding-set
 //! drops, `capset`, ambient set: at once, so a failure surfaces while the owner is still
@@ -75,7 +76,6 @@ fn body<const N: usize>(
     }
     drop(agent_ends);
 
-    process::reset_signal_handling().map_err(|e| Failure::new(Stage::Sigprocmask, e))?;
     wire_stdio(plan)?;
     if plan.no_new_privs {
         process::set_no_new_privs().map_err(|e| Failure::new(Stage::SeccompNoNewPrivs, e))?;
@@ -87,6 +87,9 @@ fn body<const N: usize>(
     {
         process::exit_now(exit_code::READY_WRITE);
     }
+    // Done after `Ready`, while the BEAM handles it: ~64 sigaction calls the spawn
+    // would otherwise wait for, and nothing at the checkpoint depends on them.
+    process::reset_signal_handling().map_err(|e| Failure::new(Stage::Sigprocmask, e))?;
 
     let filters = park(plan)?;
 

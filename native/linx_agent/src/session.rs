@@ -23,6 +23,9 @@ use linx_sys::pty;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+/// How long the agent holds `Spawned` back waiting for the child's `Ready` (see `run`).
+const SPAWNED_WAIT_MS: i32 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Spawned,
@@ -72,6 +75,8 @@ pub struct Session {
     tearing_down: bool,
     grace: Duration,
     kill_at: Option<Instant>,
+    /// Events held back to go out in one write (see `run`).
+    held: Option<Vec<Event>>,
 }
 
 impl Session {
@@ -102,12 +107,33 @@ impl Session {
             tearing_down: false,
             grace: Duration::from_millis(grace_ms as u64),
             kill_at: None,
+            held: None,
         }
     }
 
     /// Runs until the child is reaped; returns the agent's exit code.
     pub fn run(mut self) -> ExitCode {
-        self.emit(Event::Spawned(self.pid));
+        // The child reports `Ready` within microseconds of the clone, normally: waiting a
+        // little for it lets `Spawned` and `Ready` reach the BEAM in one write, which
+        // saves the BEAM (and the CPUs it shares with the child) a wake-up. The wait is
+        // bounded, so a slow child still has its host pid reported early.
+        let mut ready = false;
+        if let Some(c2p) = &self.c2p {
+            let mut fds = [libc::pollfd {
+                fd: c2p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            ready = matches!(fdio::poll(&mut fds, SPAWNED_WAIT_MS), Ok(n) if n > 0);
+        }
+        self.held = Some(vec![Event::Spawned(self.pid)]);
+        if ready {
+            self.read_c2p();
+        }
+        let events = self.held.take().unwrap_or_default();
+        if !self.beam_gone && self.chan.send_all(&events).is_err() {
+            self.beam_gone();
+        }
         loop {
             if let Some(code) = self.step() {
                 if !self.beam_gone {
@@ -220,6 +246,10 @@ impl Session {
 
     fn emit(&mut self, event: Event) {
         if self.beam_gone {
+            return;
+        }
+        if let Some(held) = &mut self.held {
+            held.push(event);
             return;
         }
         if self.chan.send(&event).is_err() {
@@ -380,6 +410,9 @@ impl Session {
             }
             // A repeated abort (the session's teardown racing a user's abort) is a no-op.
             (Command::Abort, Phase::Aborting) => {}
+            // The session's teardown aborts a workload it has not yet seen running; if it
+            // exec'd meanwhile (`:running` is on its way), it is killed instead.
+            (Command::Abort, Phase::Running) => self.kill(libc::SIGKILL),
             (Command::Abort, Phase::Spawned | Phase::Parked | Phase::Proceeding) => {
                 // Closing p2c makes the parked child _exit; SIGKILL covers a child that is
                 // not reading (still before the checkpoint, applying a command, or past
