@@ -67,9 +67,9 @@ defmodule Linx.Process do
   can write its uid/gid maps (`/proc/<host_pid>/uid_map`), move network links into its
   namespace, pivot its root, and send capability and seccomp commands
   (`Linx.Capabilities`, `Linx.Seccomp`), which the child applies in the order they
-  arrive. `proceed/1` then makes it `chdir` to
-  `:cwd`, install the seccomp filters (last, so a filter only has to allow `execve`), and
-  `execve`. `abort/1` discards it instead.
+  arrive. `proceed/1` then makes it `chdir` to `:cwd`, install the seccomp filters
+  (last, so a filter only has to allow `execve`), and `execve`. `abort/1` discards it
+  instead.
 
   ## Error stages
 
