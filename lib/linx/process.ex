@@ -16,17 +16,20 @@ defmodule Linx.Process do
 
   The BEAM never forks: each session runs one small agent OS process
   (`priv/native/linx_agent`, built from `native/linx_agent` by `mix compile`) as a
-  Port with `{:packet, 4}` frames on its fds 3/4, leaving fds 0/1/2 to the workload.
+  Port with `{:packet, 4}` frames on its fds 3/4, leaving fds 0/1/2 to the workload. The
+  agent `clone3`s the child with the namespace flags and `CLONE_PIDFD` (so `:time`
+  namespaces are real, and signals and waits never hit a recycled pid), parks it at the
+  checkpoint and relays the session's commands to it.
+
   Starting an agent is about half the cost of a spawn, so once a session's workload is
   past `execve` (or ended), agents are started ahead for the next `spawn/1` or `enter/2`
   (two at most) and wait, idle, for up to a second; one is used only if the BEAM's
   environment and working directory are still what it inherited.
   `config :linx, process_prestart: false` turns this off; an `:agent` option always
-  starts its own. The
-  agent `clone3`s the child with the namespace flags and `CLONE_PIDFD` (so `:time`
-  namespaces are real, and signals and waits never hit a recycled pid), parks it at the
-  checkpoint and relays the session's commands to it. The session handle returned by
-  `spawn/1` and `enter/2` is a GenServer pid, linked to the caller.
+  starts its own.
+
+  The session handle returned by `spawn/1` and `enter/2` is a GenServer pid, linked to
+  the caller.
 
   The process tree is BEAM → agent → workload. The workload never outlives its session:
 
@@ -60,12 +63,13 @@ defmodule Linx.Process do
   ## The checkpoint
 
   Before `:ready` the child has already wired its stdio and set `no_new_privs` if asked
-  (it resets its signal dispositions and mask right after). While it is parked, the host can write its uid/gid maps
-  (`/proc/<host_pid>/uid_map`), move network links into its namespace, pivot its root,
-  and send capability and seccomp commands (`Linx.Capabilities`, `Linx.Seccomp`), which
-  the child applies in the order they arrive. `proceed/1` then makes it `chdir` to
-  `:cwd`, install the seccomp filters (last, so a filter only has to allow `execve`), and
-  `execve`. `abort/1` discards it instead.
+  (it resets its signal dispositions and mask right after). While it is parked, the host
+  can write its uid/gid maps (`/proc/<host_pid>/uid_map`), move network links into its
+  namespace, pivot its root, and send capability and seccomp commands
+  (`Linx.Capabilities`, `Linx.Seccomp`), which the child applies in the order they
+  arrive. `proceed/1` then makes it `chdir` to `:cwd`, install the seccomp filters
+  (last, so a filter only has to allow `execve`), and `execve`. `abort/1` discards it
+  instead.
 
   ## Error stages
 
