@@ -393,6 +393,33 @@ defmodule Linx.IP do
   defp sort_key(%__MODULE__{family: family, bytes: bytes, zone: zone}),
     do: {family == :inet6, bytes, zone}
 
+  @doc false
+  # An address argument of a verb that takes its link separately (addresses,
+  # neighbours): a string or an IP, without an IPv6 zone. `what` names the argument in
+  # the ArgumentError.
+  @spec unzoned!(term(), String.t()) :: t()
+  def unzoned!(%__MODULE__{zone: nil, bytes: b} = ip, _what) when byte_size(b) in [4, 16],
+    do: ip
+
+  def unzoned!(%__MODULE__{} = ip, what), do: raise(ArgumentError, zoned(ip, what))
+
+  def unzoned!(text, what) when is_binary(text) do
+    case parse(text) do
+      {:ok, %__MODULE__{zone: nil} = ip} -> ip
+      {:ok, %__MODULE__{}} -> raise ArgumentError, zoned(text, what)
+      _ -> raise ArgumentError, "invalid #{what} #{inspect(text)}: not an IPv4 or IPv6 address"
+    end
+  end
+
+  def unzoned!(other, what) do
+    raise ArgumentError,
+          "invalid #{what} #{inspect(other)}: expected a string or a %Linx.IP{}"
+  end
+
+  defp zoned(value, what),
+    do:
+      "invalid #{what} #{inspect(value)}: the link is given separately, an IPv6 zone is not accepted"
+
   # ---------------------------------------------------------------------------
   # Codec entry points
 

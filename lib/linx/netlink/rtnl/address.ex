@@ -248,7 +248,7 @@ defmodule Linx.Netlink.Rtnl.Address do
 
   defp list_opts!(opts) do
     Enum.reduce(opts, {nil, nil}, fn
-      {:link, link}, {_, family} -> {check_link!(link), family}
+      {:link, link}, {_, family} -> {Link.validate_ref!(link), family}
       {:family, f}, {link, _} when f in [:inet, :inet6] -> {link, f}
       other, _ -> raise ArgumentError, "invalid option for Address.list/2: #{inspect(other)}"
     end)
@@ -275,7 +275,7 @@ defmodule Linx.Netlink.Rtnl.Address do
   """
   @spec add(transport(), link(), address(), 0..128, add_opts()) :: :ok | {:error, Error.t()}
   def add(sock, link, ip, prefix, opts) when is_transport(sock) and is_list(opts) do
-    _ = check_link!(link)
+    _ = Link.validate_ref!(link)
     request = build(0, ip, prefix, opts)
 
     flags =
@@ -310,15 +310,15 @@ defmodule Linx.Netlink.Rtnl.Address do
   @spec delete(transport(), link(), address(), 0..128, peer: address()) ::
           :ok | {:error, Error.t()}
   def delete(sock, link, ip, prefix, opts) when is_transport(sock) and is_list(opts) do
-    _ = check_link!(link)
+    _ = Link.validate_ref!(link)
 
     for opt <- opts, not match?({:peer, _}, opt) do
       raise ArgumentError, "invalid option for Address.delete/5: #{inspect(opt)}"
     end
 
-    local = parse_ip!(ip, "address")
+    local = IP.unzoned!(ip, "address")
     check_prefix!(local, prefix)
-    peer = if p = opts[:peer], do: same_family!(parse_ip!(p, "peer"), local, :peer)
+    peer = if p = opts[:peer], do: same_family!(IP.unzoned!(p, "peer"), local, :peer)
 
     request = %__MODULE__{
       family: family_number(local.family),
@@ -347,10 +347,10 @@ defmodule Linx.Netlink.Rtnl.Address do
     end
 
     check_replace!(opts)
-    local = parse_ip!(ip, "address")
+    local = IP.unzoned!(ip, "address")
     check_prefix!(local, prefix)
     v4? = local.family == :inet
-    peer = if p = opts[:peer], do: same_family!(parse_ip!(p, "peer"), local, :peer)
+    peer = if p = opts[:peer], do: same_family!(IP.unzoned!(p, "peer"), local, :peer)
 
     broadcast =
       case Keyword.get(opts, :broadcast) do
@@ -368,7 +368,7 @@ defmodule Linx.Netlink.Rtnl.Address do
           nil
 
         other ->
-          same_family!(parse_ip!(other, "broadcast"), local, :broadcast)
+          same_family!(IP.unzoned!(other, "broadcast"), local, :broadcast)
       end
 
     label =
@@ -572,36 +572,6 @@ defmodule Linx.Netlink.Rtnl.Address do
 
   # --- shared plumbing -------------------------------------------------------------------------
 
-  defp parse_ip!(%IP{zone: nil, bytes: b} = ip, _what) when byte_size(b) in [4, 16], do: ip
-
-  defp parse_ip!(%IP{} = ip, what),
-    do:
-      raise(
-        ArgumentError,
-        "invalid #{what} #{inspect(ip)}: the link is given separately, an IPv6 zone is not accepted"
-      )
-
-  defp parse_ip!(text, what) when is_binary(text) do
-    case IP.parse(text) do
-      {:ok, %IP{zone: nil} = ip} ->
-        ip
-
-      {:ok, %IP{}} ->
-        raise ArgumentError,
-              "invalid #{what} #{inspect(text)}: the link is given separately, an IPv6 zone is not accepted"
-
-      _ ->
-        raise ArgumentError, "invalid #{what} #{inspect(text)}: not an IPv4 or IPv6 address"
-    end
-  end
-
-  defp parse_ip!(other, what),
-    do:
-      raise(
-        ArgumentError,
-        "invalid #{what} #{inspect(other)}: expected a string or a %Linx.IP{}"
-      )
-
   defp same_family!(%IP{family: f} = ip, %IP{family: f}, _what), do: ip
 
   defp same_family!(ip, local, what) do
@@ -618,31 +588,11 @@ defmodule Linx.Netlink.Rtnl.Address do
     end
   end
 
-  defp check_link!(index) when is_integer(index) and index > 0 and index <= 0x7FFFFFFF,
-    do: index
-
-  defp check_link!(name) when is_binary(name), do: Link.validate_name!(name)
-
-  defp check_link!(other) do
-    raise ArgumentError,
-          "a link is named by a string or a positive ifindex, got: #{inspect(other)}"
-  end
-
   defp resolve(_sock, nil, _op), do: {:ok, nil}
-
-  defp resolve(sock, link, op) do
-    case Link.resolve(sock, link) do
-      {:ok, index} -> {:ok, index}
-      {:error, %Error{} = e} -> {:error, %{e | operation: op, object: link}}
-    end
-  end
+  defp resolve(sock, link, op), do: Link.resolve(sock, link, op)
 
   defp ack({:ok, _}, _link), do: :ok
-
-  defp ack({:error, %Error{errno: :enodev, message: nil} = e}, link),
-    do: {:error, %{e | message: "no such interface #{inspect(link)}"}}
-
-  defp ack({:error, _} = error, _link), do: error
+  defp ack(error, link), do: Link.name_missing(error, link)
 
   defp family_number(:inet), do: @af_inet
   defp family_number(:inet6), do: @af_inet6

@@ -1688,10 +1688,37 @@ defmodule Linx.Netlink.Rtnl.Link do
     with {:ok, %__MODULE__{index: index}} <- get(sock, name), do: {:ok, index}
   end
 
-  defp name_missing({:error, %Error{errno: :enodev, message: nil} = e}, link),
+  @doc false
+  # resolve/2 for another object's verb: an error names that verb and the link.
+  @spec resolve(term(), link_ref(), atom()) :: {:ok, pos_integer()} | {:error, Error.t()}
+  def resolve(sock, link, op) do
+    case resolve(sock, link) do
+      {:ok, index} -> {:ok, index}
+      {:error, %Error{} = e} -> {:error, %{e | operation: op, object: link}}
+    end
+  end
+
+  @doc false
+  # A link argument of any rtnl verb: an interface name or an ifindex, checked before
+  # anything is sent.
+  @spec validate_ref!(term()) :: link_ref()
+  def validate_ref!(index) when is_integer(index) and index > 0 and index <= 0x7FFFFFFF,
+    do: index
+
+  def validate_ref!(name) when is_binary(name), do: validate_name!(name)
+
+  def validate_ref!(other) do
+    raise ArgumentError,
+          "a link is named by a string or a positive ifindex, got: #{inspect(other)}"
+  end
+
+  @doc false
+  # The kernel's bare ENODEV for a link that vanished, given the link's name.
+  @spec name_missing(term(), link_ref()) :: term()
+  def name_missing({:error, %Error{errno: :enodev, message: nil} = e}, link),
     do: {:error, %{e | message: "no such interface #{inspect(link)}"}}
 
-  defp name_missing(other, _link), do: other
+  def name_missing(other, _link), do: other
 
   @doc false
   # A reply or event message to a link, or nil when it is not a link message.

@@ -265,7 +265,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
 
   defp list_opts!(opts) do
     Enum.reduce(opts, %{link: nil, family: 0, proxy: false}, fn
-      {:link, link}, acc -> %{acc | link: check_link!(link)}
+      {:link, link}, acc -> %{acc | link: Link.validate_ref!(link)}
       {:family, :inet}, acc -> %{acc | family: @af_inet}
       {:family, :inet6}, acc -> %{acc | family: @af_inet6}
       {:family, :bridge}, acc -> %{acc | family: @af_bridge}
@@ -299,7 +299,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   @spec add(transport(), link(), address(), String.t() | Linx.MAC.t() | nil, add_opts()) ::
           :ok | {:error, Error.t()}
   def add(sock, link, ip, mac, opts) when is_transport(sock) and is_list(opts) do
-    _ = check_link!(link)
+    _ = Link.validate_ref!(link)
     request = build(0, ip, mac, opts)
 
     flags =
@@ -334,7 +334,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
             "invalid #{inspect(key)} option #{inspect(opts[key])}: expected a boolean"
     end
 
-    dst = parse_ip!(ip)
+    dst = IP.unzoned!(ip, "neighbour address")
     managed? = Keyword.get(opts, :managed, false)
     # A managed entry starts with no state, as `ip neigh add ... managed` sends it.
     state = state_value(Keyword.get(opts, :state, if(managed?, do: :none, else: :permanent)))
@@ -369,7 +369,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
   @doc "Like `delete/3`; `proxy: true` removes a proxy entry instead."
   @spec delete(transport(), link(), address(), proxy: boolean()) :: :ok | {:error, Error.t()}
   def delete(sock, link, ip, opts) when is_transport(sock) and is_list(opts) do
-    _ = check_link!(link)
+    _ = Link.validate_ref!(link)
 
     proxy? =
       Enum.reduce(opts, false, fn
@@ -380,7 +380,7 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
           raise ArgumentError, "invalid option for Neighbour.delete/4: #{inspect(other)}"
       end)
 
-    dst = parse_ip!(ip)
+    dst = IP.unzoned!(ip, "neighbour address")
 
     request = %__MODULE__{
       family: family_number(dst.family),
@@ -471,37 +471,6 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
 
   # --- plumbing --------------------------------------------------------------------------
 
-  defp parse_ip!(%IP{zone: nil, bytes: b} = ip) when byte_size(b) in [4, 16], do: ip
-
-  defp parse_ip!(%IP{} = ip),
-    do:
-      raise(
-        ArgumentError,
-        "invalid neighbour address #{inspect(ip)}: the link is given separately, an IPv6 zone is not accepted"
-      )
-
-  defp parse_ip!(text) when is_binary(text) do
-    case IP.parse(text) do
-      {:ok, %IP{zone: nil} = ip} ->
-        ip
-
-      {:ok, %IP{}} ->
-        raise ArgumentError,
-              "invalid neighbour address #{inspect(text)}: the link is given separately, an IPv6 zone is not accepted"
-
-      _ ->
-        raise ArgumentError,
-              "invalid neighbour address #{inspect(text)}: not an IPv4 or IPv6 address"
-    end
-  end
-
-  defp parse_ip!(other),
-    do:
-      raise(
-        ArgumentError,
-        "invalid neighbour address #{inspect(other)}: expected a string or a %Linx.IP{}"
-      )
-
   defp parse_mac!(nil), do: nil
   defp parse_mac!(%Linx.MAC{bytes: <<_::48>>} = mac), do: mac
 
@@ -530,31 +499,11 @@ defmodule Linx.Netlink.Rtnl.Neighbour do
 
   defp protocol!(p), do: raise(ArgumentError, "invalid neighbour protocol #{inspect(p)}")
 
-  defp check_link!(index) when is_integer(index) and index > 0 and index <= 0x7FFFFFFF,
-    do: index
-
-  defp check_link!(name) when is_binary(name), do: Link.validate_name!(name)
-
-  defp check_link!(other) do
-    raise ArgumentError,
-          "a link is named by a string or a positive ifindex, got: #{inspect(other)}"
-  end
-
   defp resolve(_sock, nil, _op), do: {:ok, nil}
-
-  defp resolve(sock, link, op) do
-    case Link.resolve(sock, link) do
-      {:ok, index} -> {:ok, index}
-      {:error, %Error{} = e} -> {:error, %{e | operation: op, object: link}}
-    end
-  end
+  defp resolve(sock, link, op), do: Link.resolve(sock, link, op)
 
   defp ack({:ok, _}, _link), do: :ok
-
-  defp ack({:error, %Error{errno: :enodev, message: nil} = e}, link),
-    do: {:error, %{e | message: "no such interface #{inspect(link)}"}}
-
-  defp ack({:error, _} = error, _link), do: error
+  defp ack(error, link), do: Link.name_missing(error, link)
 
   defp family_number(:inet), do: @af_inet
   defp family_number(:inet6), do: @af_inet6

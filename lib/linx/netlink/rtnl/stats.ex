@@ -433,7 +433,7 @@ defmodule Linx.Netlink.Rtnl.Stats do
   @doc "Like `get/2`, with the groups to fetch (see `t:opts/0`)."
   @spec get(transport(), String.t() | pos_integer(), opts()) :: {:ok, t()} | {:error, Error.t()}
   def get(sock, link, opts) when is_transport(sock) and is_list(opts) do
-    _ = check_link!(link)
+    _ = Link.validate_ref!(link)
     mask = filter_mask!(opts, "Stats.get/3")
 
     with {:ok, index} <- resolve(sock, link) do
@@ -545,22 +545,7 @@ defmodule Linx.Netlink.Rtnl.Stats do
   def decode_message(%Message{type: @rtm_newstats, payload: payload}), do: decode(payload)
   def decode_message(_), do: nil
 
-  defp check_link!(index) when is_integer(index) and index > 0 and index <= 0x7FFFFFFF,
-    do: index
-
-  defp check_link!(name) when is_binary(name), do: Link.validate_name!(name)
-
-  defp check_link!(other) do
-    raise ArgumentError,
-          "a link is named by a string or a positive ifindex, got: #{inspect(other)}"
-  end
-
-  defp resolve(sock, link) do
-    case Link.resolve(sock, link) do
-      {:ok, index} -> {:ok, index}
-      {:error, %Error{} = e} -> {:error, %{e | operation: :get_stats, object: link}}
-    end
-  end
+  defp resolve(sock, link), do: Link.resolve(sock, link, :get_stats)
 
   defimpl Inspect do
     def inspect(s, _opts) do
