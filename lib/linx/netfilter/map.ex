@@ -106,30 +106,19 @@ defmodule Linx.Netfilter.Map do
   end
 
   defp canonical_elements(m, elements, tag) do
-    elements
-    |> Enum.reduce_while({:ok, []}, fn el, {:ok, acc} ->
-      case Element.map_element(m.key_type, m.data_type, m.flags, el) do
-        {:ok, c} -> {:cont, {:ok, [c | acc]}}
-        {:error, why} -> {:halt, {:error, {tag, {:bad_element, el, why}}}}
-      end
-    end)
-    |> case do
-      # Sets are unordered; a sorted list makes equal sets equal values.
-      {:ok, acc} ->
-        {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :map)) |> Enum.sort()}
-
-      error ->
-        error
-    end
+    Element.canonical_list(
+      elements,
+      :map,
+      tag,
+      &Element.map_element(m.key_type, m.data_type, m.flags, &1)
+    )
   end
 
   @doc "Adds `{key, value}` elements; an existing key gets the new value."
   @spec add_elements(t(), [term()]) :: {:ok, t()} | {:error, {:bad_map_element, term()}}
   def add_elements(%__MODULE__{} = m, elements) when is_list(elements) do
     with {:ok, new} <- canonical_elements(m, elements, :bad_map_element) do
-      keys = MapSet.new(new, &Element.key_of(&1, :map))
-      kept = Enum.reject(m.elements, &MapSet.member?(keys, Element.key_of(&1, :map)))
-      {:ok, %{m | elements: Enum.sort(kept ++ new)}}
+      {:ok, %{m | elements: Element.merge(m.elements, new, :map)}}
     end
   end
 
@@ -145,10 +134,7 @@ defmodule Linx.Netfilter.Map do
     end)
     |> case do
       {:ok, keys} ->
-        keys = MapSet.new(keys)
-
-        {:ok,
-         %{m | elements: Enum.reject(m.elements, &MapSet.member?(keys, Element.key_of(&1, :map)))}}
+        {:ok, %{m | elements: Element.reject_keys(m.elements, MapSet.new(keys), :map)}}
 
       error ->
         error

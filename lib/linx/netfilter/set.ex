@@ -166,31 +166,14 @@ defmodule Linx.Netfilter.Set do
   defp pos_or_nil?(nil), do: true
   defp pos_or_nil?(n), do: is_integer(n) and n > 0 and n <= 0xFFFFFFFF * 1000
 
-  defp canonical_elements(s, elements, tag) do
-    elements
-    |> Enum.reduce_while({:ok, []}, fn el, {:ok, acc} ->
-      case Element.set_element(s.key_type, s.flags, el) do
-        {:ok, c} -> {:cont, {:ok, [c | acc]}}
-        {:error, why} -> {:halt, {:error, {tag, {:bad_element, el, why}}}}
-      end
-    end)
-    |> case do
-      # Sets are unordered; a sorted list makes equal sets equal values.
-      {:ok, acc} ->
-        {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&Element.key_of(&1, :set)) |> Enum.sort()}
-
-      error ->
-        error
-    end
-  end
+  defp canonical_elements(s, elements, tag),
+    do: Element.canonical_list(elements, :set, tag, &Element.set_element(s.key_type, s.flags, &1))
 
   @doc "Adds elements (validated); `{:error, {:bad_set_element, ...}}` for a bad one."
   @spec add_elements(t(), [term()]) :: {:ok, t()} | {:error, {:bad_set_element, term()}}
   def add_elements(%__MODULE__{} = s, elements) when is_list(elements) do
     with {:ok, new} <- canonical_elements(s, elements, :bad_set_element) do
-      keys = MapSet.new(new, &Element.key_of(&1, :set))
-      kept = Enum.reject(s.elements, &MapSet.member?(keys, Element.key_of(&1, :set)))
-      {:ok, %{s | elements: Enum.sort(kept ++ new)}}
+      {:ok, %{s | elements: Element.merge(s.elements, new, :set)}}
     end
   end
 
@@ -199,9 +182,7 @@ defmodule Linx.Netfilter.Set do
   def delete_elements(%__MODULE__{} = s, elements) when is_list(elements) do
     with {:ok, gone} <- canonical_elements(s, elements, :bad_set_element) do
       keys = MapSet.new(gone, &Element.key_of(&1, :set))
-
-      {:ok,
-       %{s | elements: Enum.reject(s.elements, &MapSet.member?(keys, Element.key_of(&1, :set)))}}
+      {:ok, %{s | elements: Element.reject_keys(s.elements, keys, :set)}}
     end
   end
 end

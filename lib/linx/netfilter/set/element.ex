@@ -79,4 +79,37 @@ defmodule Linx.Netfilter.Set.Element do
   def key_of(k, :set), do: k
   def key_of({k, _v, _o}, :map), do: k
   def key_of({k, _v}, :map), do: k
+
+  # --- element lists, shared by Set and Map ---------------------------------------------
+
+  # Every element through `canonical` ({:ok, c} | {:error, why}); the first failure is
+  # `{:error, {tag, {:bad_element, el, why}}}`. Elements are unordered: the result is
+  # sorted with one element per key, so equal sets are equal values.
+  @spec canonical_list([term()], :set | :map, atom(), (term() -> {:ok, term()} | {:error, term()})) ::
+          {:ok, [term()]} | {:error, {atom(), term()}}
+  def canonical_list(elements, kind, tag, canonical) do
+    elements
+    |> Enum.reduce_while({:ok, []}, fn el, {:ok, acc} ->
+      case canonical.(el) do
+        {:ok, c} -> {:cont, {:ok, [c | acc]}}
+        {:error, why} -> {:halt, {:error, {tag, {:bad_element, el, why}}}}
+      end
+    end)
+    |> case do
+      {:ok, acc} -> {:ok, acc |> Enum.reverse() |> Enum.uniq_by(&key_of(&1, kind)) |> Enum.sort()}
+      error -> error
+    end
+  end
+
+  # `new` canonical elements added to `existing`: a key already there takes the new one.
+  @spec merge([term()], [term()], :set | :map) :: [term()]
+  def merge(existing, new, kind) do
+    keys = MapSet.new(new, &key_of(&1, kind))
+    Enum.sort(reject_keys(existing, keys, kind) ++ new)
+  end
+
+  # `existing` without the elements whose key is in `keys` (a MapSet).
+  @spec reject_keys([term()], MapSet.t(), :set | :map) :: [term()]
+  def reject_keys(existing, keys, kind),
+    do: Enum.reject(existing, &MapSet.member?(keys, key_of(&1, kind)))
 end
