@@ -230,27 +230,31 @@ fn devices(buf: &[u8]) -> D<Value> {
     Ok(Value::List(out))
 }
 
+/// Puts `a` into `m` when `fields` declares it; false leaves it to the caller.
+fn put_field(m: &mut MapBuilder, fields: &[Field], a: &Attr<'_>) -> D<bool> {
+    match fields.iter().find(|f| f.id == a.ty) {
+        Some(field) => {
+            m.put(field.key, field_value(field, a, 0)?);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// A message whose attributes are all in `fields`.
+fn plain(buf: &[u8], fields: &[Field]) -> D<Value> {
+    let mut m = MapBuilder::new();
+    for a in attrs(buf)? {
+        put_field(&mut m, fields, &a)?;
+    }
+    Ok(m.build())
+}
+
 fn table(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
-        match a.ty {
-            1 => {
-                m.put("name", s(a.value));
-            }
-            2 => {
-                m.put("flags", flags_value(TABLE_FLAGS, be32(a.value)?));
-            }
-            3 => {
-                m.put("use", Value::int(be32(a.value)?));
-            }
-            4 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
-            6 => put_udata(&mut m, a.value, UDATA_COMMENT, false),
-            7 => {
-                m.put("owner", Value::int(be32(a.value)?));
-            }
-            _ => {}
+        if !put_field(&mut m, schema::TABLE_MSG, &a)? && a.ty == 6 {
+            put_udata(&mut m, a.value, UDATA_COMMENT, false);
         }
     }
     Ok(m.build())
@@ -280,23 +284,11 @@ fn hook(m: &mut MapBuilder, buf: &[u8], hooks: Table, devs_id: u16) -> D<()> {
 fn chain(buf: &[u8], family: u8) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
+        if put_field(&mut m, schema::CHAIN_MSG, &a)? {
+            continue;
+        }
         match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
-            3 => {
-                m.put("name", s(a.value));
-            }
             4 => hook(&mut m, a.value, hooks_for(family), 4)?,
-            5 => {
-                m.put("policy", enum_value(POLICIES, be32(a.value)?));
-            }
-            6 => {
-                m.put("use", Value::int(be32(a.value)?));
-            }
             7 => {
                 let t = nl::cstr(a.value);
                 let v = CHAIN_TYPES
@@ -321,12 +313,6 @@ fn chain(buf: &[u8], family: u8) -> D<Value> {
                 }
                 m.put("counters", c.build());
             }
-            10 => {
-                m.put("flags", flags_value(CHAIN_FLAGS, be32(a.value)?));
-            }
-            11 => {
-                m.put("id", Value::int(be32(a.value)?));
-            }
             12 => put_udata(&mut m, a.value, UDATA_COMMENT, false),
             _ => {}
         }
@@ -337,32 +323,14 @@ fn chain(buf: &[u8], family: u8) -> D<Value> {
 fn rule(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
+        if put_field(&mut m, schema::RULE_MSG, &a)? {
+            continue;
+        }
         match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("chain", s(a.value));
-            }
-            3 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
             4 => {
                 m.put("exprs", expr_list(a.value, 0)?);
             }
-            6 => {
-                m.put("position", Value::int(be64(a.value)?));
-            }
             7 => put_udata(&mut m, a.value, UDATA_COMMENT, true),
-            9 => {
-                m.put("id", Value::int(be32(a.value)?));
-            }
-            10 => {
-                m.put("position_id", Value::int(be32(a.value)?));
-            }
-            11 => {
-                m.put("chain_id", Value::int(be32(a.value)?));
-            }
             _ => {}
         }
     }
@@ -372,22 +340,10 @@ fn rule(buf: &[u8]) -> D<Value> {
 fn set(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
+        if put_field(&mut m, schema::SET_MSG, &a)? {
+            continue;
+        }
         match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("name", s(a.value));
-            }
-            3 => {
-                m.put("flags", flags_value(SET_FLAGS, be32(a.value)?));
-            }
-            4 => {
-                m.put("key_type", Value::int(be32(a.value)?));
-            }
-            5 => {
-                m.put("key_len", Value::int(be32(a.value)?));
-            }
             6 => {
                 let t = be32(a.value)?;
                 m.put(
@@ -398,12 +354,6 @@ fn set(buf: &[u8]) -> D<Value> {
                         Value::int(t)
                     },
                 );
-            }
-            7 => {
-                m.put("data_len", Value::int(be32(a.value)?));
-            }
-            8 => {
-                m.put("policy", enum_value(SET_POLICIES, be32(a.value)?));
             }
             9 => {
                 for d in attrs(a.value)? {
@@ -428,15 +378,6 @@ fn set(buf: &[u8]) -> D<Value> {
                     }
                 }
             }
-            10 => {
-                m.put("id", Value::int(be32(a.value)?));
-            }
-            11 => {
-                m.put("timeout", Value::int(be64(a.value)?));
-            }
-            12 => {
-                m.put("gc_interval", Value::int(be32(a.value)?));
-            }
             13 => {
                 m.put("userdata", Value::bin(a.value));
                 if let Some(entries) = udata_entries(a.value) {
@@ -459,12 +400,6 @@ fn set(buf: &[u8]) -> D<Value> {
                     }
                 }
             }
-            15 => {
-                m.put("obj_type", enum_value(OBJECT_TYPES, be32(a.value)?));
-            }
-            16 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
             17 => {
                 m.put("exprs", Value::List(vec![expr_body(a.value, 0)?]));
             }
@@ -480,31 +415,13 @@ fn set(buf: &[u8]) -> D<Value> {
 fn element(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
+        if put_field(&mut m, schema::SET_ELEM, &a)? {
+            continue;
+        }
         match a.ty {
-            1 => {
-                m.put("key", data_value(a.value)?);
-            }
-            2 => {
-                m.put("data", data_value(a.value)?);
-            }
-            3 => {
-                m.put("flags", flags_value(SET_ELEM_FLAGS, be32(a.value)?));
-            }
-            4 => {
-                m.put("timeout", Value::int(be64(a.value)?));
-            }
-            5 => {
-                m.put("expiration", Value::int(be64(a.value)?));
-            }
             6 => put_udata(&mut m, a.value, UDATA_SET_ELEM_COMMENT, false),
             7 => {
                 m.put("exprs", Value::List(vec![expr_body(a.value, 0)?]));
-            }
-            9 => {
-                m.put("objref", s(a.value));
-            }
-            10 => {
-                m.put("key_end", data_value(a.value)?);
             }
             11 => {
                 m.put("exprs", expr_list(a.value, 0)?);
@@ -519,24 +436,12 @@ fn setelem(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     let mut elems = Vec::new();
     for a in attrs(buf)? {
-        match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("set", s(a.value));
-            }
-            3 => {
-                for e in attrs(a.value)? {
-                    if e.ty == 1 {
-                        elems.push(element(e.value)?);
-                    }
+        if !put_field(&mut m, schema::SETELEM_MSG, &a)? && a.ty == 3 {
+            for e in attrs(a.value)? {
+                if e.ty == 1 {
+                    elems.push(element(e.value)?);
                 }
             }
-            4 => {
-                m.put("set_id", Value::int(be32(a.value)?));
-            }
-            _ => {}
         }
     }
     m.put("elements", Value::List(elems));
@@ -552,16 +457,10 @@ fn obj(buf: &[u8]) -> D<Value> {
         None => None,
     };
     for a in &list {
+        if put_field(&mut m, schema::OBJ_MSG, a)? {
+            continue;
+        }
         match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("name", s(a.value));
-            }
-            3 => {
-                m.put("type", enum_value(OBJECT_TYPES, be32(a.value)?));
-            }
             4 => {
                 let schema = ty
                     .and_then(|t| name_of(OBJECT_TYPES, t))
@@ -575,12 +474,6 @@ fn obj(buf: &[u8]) -> D<Value> {
                     }
                 };
             }
-            5 => {
-                m.put("use", Value::int(be32(a.value)?));
-            }
-            6 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
             8 => put_udata(&mut m, a.value, UDATA_COMMENT, false),
             _ => {}
         }
@@ -591,96 +484,23 @@ fn obj(buf: &[u8]) -> D<Value> {
 fn flowtable(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
-        match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("name", s(a.value));
-            }
-            3 => hook(&mut m, a.value, NETDEV_HOOKS, 3)?,
-            4 => {
-                m.put("use", Value::int(be32(a.value)?));
-            }
-            5 => {
-                m.put("handle", Value::int(be64(a.value)?));
-            }
-            7 => {
-                m.put("flags", flags_value(FLOWTABLE_FLAGS, be32(a.value)?));
-            }
-            _ => {}
+        if !put_field(&mut m, schema::FLOWTABLE_MSG, &a)? && a.ty == 3 {
+            hook(&mut m, a.value, NETDEV_HOOKS, 3)?;
         }
     }
     Ok(m.build())
 }
 
 fn gen(buf: &[u8]) -> D<Value> {
-    let mut m = MapBuilder::new();
-    for a in attrs(buf)? {
-        match a.ty {
-            1 => {
-                m.put("id", Value::int(be32(a.value)?));
-            }
-            2 => {
-                m.put("proc_pid", Value::int(be32(a.value)?));
-            }
-            3 => {
-                m.put("proc_name", s(a.value));
-            }
-            _ => {}
-        }
-    }
-    Ok(m.build())
+    plain(buf, schema::GEN_MSG)
 }
 
 /// NFT_MSG_TRACE (nftrace events): the identifying fields; packet headers stay raw.
 fn trace(buf: &[u8]) -> D<Value> {
     let mut m = MapBuilder::new();
     for a in attrs(buf)? {
-        match a.ty {
-            1 => {
-                m.put("table", s(a.value));
-            }
-            2 => {
-                m.put("chain", s(a.value));
-            }
-            3 => {
-                m.put("rule_handle", Value::int(be64(a.value)?));
-            }
-            4 => {
-                m.put("type", Value::int(be32(a.value)?));
-            }
-            5 => {
-                m.put("verdict", data_value_from_verdict_nest(a.value)?);
-            }
-            6 => {
-                m.put("id", Value::int(be32(a.value)?));
-            }
-            7 => {
-                m.put("ll_header", Value::bin(a.value));
-            }
-            8 => {
-                m.put("network_header", Value::bin(a.value));
-            }
-            9 => {
-                m.put("transport_header", Value::bin(a.value));
-            }
-            10 => {
-                m.put("iif", Value::int(be32(a.value)?));
-            }
-            12 => {
-                m.put("oif", Value::int(be32(a.value)?));
-            }
-            14 => {
-                m.put("mark", Value::int(be32(a.value)?));
-            }
-            15 => {
-                m.put("nfproto", Value::int(be32(a.value)?));
-            }
-            16 => {
-                m.put("policy", Value::int(be32(a.value)?));
-            }
-            _ => {}
+        if !put_field(&mut m, schema::TRACE_MSG, &a)? && a.ty == 5 {
+            m.put("verdict", data_value_from_verdict_nest(a.value)?);
         }
     }
     Ok(m.build())

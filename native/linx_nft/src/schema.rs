@@ -308,3 +308,91 @@ pub fn expr_schema(name: &str) -> Option<(&'static str, &'static [Field])> {
 pub fn object_schema(name: &str) -> Option<(&'static str, &'static [Field])> {
     OBJECTS.iter().find(|(n, _)| *n == name).copied()
 }
+
+// --- the plain attributes of the top-level messages (`enum nft_<object>_attributes`) ---
+// Attributes with structure of their own (hooks, user data, expression lists, nests)
+// are decoded by hand in decode.rs; these are the scalar and string ones.
+
+pub const TABLE_MSG: &[Field] = &[
+    f(1, "name", Str),
+    f(2, "flags", Flags32(TABLE_FLAGS)),
+    f(3, "use", U32),
+    f(4, "handle", U64),
+    f(7, "owner", U32),
+];
+pub const CHAIN_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "handle", U64),
+    f(3, "name", Str),
+    f(5, "policy", Enum32(POLICIES)),
+    f(6, "use", U32),
+    f(10, "flags", Flags32(CHAIN_FLAGS)),
+    f(11, "id", U32),
+];
+pub const RULE_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "chain", Str),
+    f(3, "handle", U64),
+    f(6, "position", U64),
+    f(9, "id", U32),
+    f(10, "position_id", U32),
+    f(11, "chain_id", U32),
+];
+pub const SET_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "name", Str),
+    f(3, "flags", Flags32(SET_FLAGS)),
+    f(4, "key_type", U32),
+    f(5, "key_len", U32),
+    f(7, "data_len", U32),
+    f(8, "policy", Enum32(SET_POLICIES)),
+    f(10, "id", U32),
+    f(11, "timeout", U64),
+    f(12, "gc_interval", U32),
+    f(15, "obj_type", Enum32(OBJECT_TYPES)),
+    f(16, "handle", U64),
+];
+pub const SET_ELEM: &[Field] = &[
+    f(1, "key", Data),
+    f(2, "data", Data),
+    f(3, "flags", Flags32(SET_ELEM_FLAGS)),
+    f(4, "timeout", U64),
+    f(5, "expiration", U64),
+    f(9, "objref", Str),
+    f(10, "key_end", Data),
+];
+pub const SETELEM_MSG: &[Field] = &[f(1, "table", Str), f(2, "set", Str), f(4, "set_id", U32)];
+pub const OBJ_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "name", Str),
+    f(3, "type", Enum32(OBJECT_TYPES)),
+    f(5, "use", U32),
+    f(6, "handle", U64),
+];
+pub const FLOWTABLE_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "name", Str),
+    f(4, "use", U32),
+    f(5, "handle", U64),
+    f(7, "flags", Flags32(FLOWTABLE_FLAGS)),
+];
+pub const GEN_MSG: &[Field] = &[
+    f(1, "id", U32),
+    f(2, "proc_pid", U32),
+    f(3, "proc_name", Str),
+];
+pub const TRACE_MSG: &[Field] = &[
+    f(1, "table", Str),
+    f(2, "chain", Str),
+    f(3, "rule_handle", U64),
+    f(4, "type", U32),
+    f(6, "id", U32),
+    f(7, "ll_header", Bin),
+    f(8, "network_header", Bin),
+    f(9, "transport_header", Bin),
+    f(10, "iif", U32),
+    f(12, "oif", U32),
+    f(14, "mark", U32),
+    f(15, "nfproto", U32),
+    f(16, "policy", U32),
+];
