@@ -482,6 +482,13 @@ mod tests {
         termios::set(fd.as_fd(), termios::When::Now, &t).unwrap();
     }
 
+    /// A relay on a duplicate of `slave`, reporting to a channel.
+    fn relay_on(slave: &OwnedFd, options: Options) -> (Relay, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel();
+        let fd = termios::dup_cloexec(slave.as_fd()).unwrap();
+        (Relay::start(fd, ChanSink(tx), options).unwrap(), rx)
+    }
+
     fn recv_data(rx: &mpsc::Receiver<Event>, want: usize) -> Vec<u8> {
         let mut got = Vec::new();
         while got.len() < want {
@@ -497,13 +504,7 @@ mod tests {
     fn bytes_flow_both_ways_in_order() {
         let (master, slave) = pair();
         raw(&slave);
-        let (tx, rx) = mpsc::channel();
-        let relay = Relay::start(
-            termios::dup_cloexec(slave.as_fd()).unwrap(),
-            ChanSink(tx),
-            Options::default(),
-        )
-        .unwrap();
+        let (relay, rx) = relay_on(&slave, Options::default());
 
         // Typed on the "keyboard" (the master side) reaches the receiver.
         fdio::write_all(master.as_fd(), b"hello\x03").unwrap();
@@ -529,13 +530,7 @@ mod tests {
     fn output_larger_than_the_pty_buffer_arrives_whole() {
         let (master, slave) = pair();
         raw(&slave);
-        let (tx, _rx) = mpsc::channel();
-        let relay = Relay::start(
-            termios::dup_cloexec(slave.as_fd()).unwrap(),
-            ChanSink(tx),
-            Options::default(),
-        )
-        .unwrap();
+        let (relay, _rx) = relay_on(&slave, Options::default());
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         relay.write(&big).unwrap();
         // The terminal only takes a few KiB until someone reads: the rest waits queued.
@@ -612,13 +607,7 @@ mod tests {
     fn a_gone_receiver_stops_the_relay() {
         let (master, slave) = pair();
         raw(&slave);
-        let (tx, rx) = mpsc::channel();
-        let relay = Relay::start(
-            termios::dup_cloexec(slave.as_fd()).unwrap(),
-            ChanSink(tx),
-            Options::default(),
-        )
-        .unwrap();
+        let (relay, rx) = relay_on(&slave, Options::default());
         drop(rx);
         fdio::write_all(master.as_fd(), b"x").unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -634,13 +623,7 @@ mod tests {
     fn a_shared_blocking_description_gets_its_mode_back() {
         let (_master, slave) = pair();
         assert!(!termios::is_nonblocking(slave.as_fd()).unwrap());
-        let (tx, _rx) = mpsc::channel();
-        let relay = Relay::start(
-            termios::dup_cloexec(slave.as_fd()).unwrap(),
-            ChanSink(tx),
-            Options::default(),
-        )
-        .unwrap();
+        let (relay, _rx) = relay_on(&slave, Options::default());
         // The duplicate shares the description, so the relay's O_NONBLOCK shows here...
         assert!(termios::is_nonblocking(slave.as_fd()).unwrap());
         relay.close(Duration::ZERO);
@@ -687,16 +670,13 @@ mod tests {
     fn an_absurd_poll_interval_is_just_never() {
         let (master, slave) = pair();
         raw(&slave);
-        let (tx, rx) = mpsc::channel();
-        let relay = Relay::start(
-            termios::dup_cloexec(slave.as_fd()).unwrap(),
-            ChanSink(tx),
+        let (relay, rx) = relay_on(
+            &slave,
             Options {
                 read: true,
                 winsize_poll: Some(Duration::MAX),
             },
-        )
-        .unwrap();
+        );
         fdio::write_all(master.as_fd(), b"q").unwrap();
         assert_eq!(recv_data(&rx, 1), b"q");
         assert!(!relay.ended());
