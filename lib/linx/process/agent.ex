@@ -4,9 +4,24 @@ defmodule Linx.Process.Agent do
   # frames are ETF terms behind a 4-byte length on the agent's fd 3 (in) and fd 4 (out);
   # fds 0/1/2 are left to the workload (`:nouse_stdio`).
 
-  @doc "Where `mix compile` installs the agent."
+  @doc """
+  Where `mix compile` installs the agent. Looked up once per VM: `:code.priv_dir/1` is a
+  call to the code server, a round trip every spawn would otherwise pay.
+  """
   @spec default_path() :: String.t()
   def default_path do
+    case :persistent_term.get({__MODULE__, :default_path}, nil) do
+      nil ->
+        path = lookup_default_path()
+        :persistent_term.put({__MODULE__, :default_path}, path)
+        path
+
+      path ->
+        path
+    end
+  end
+
+  defp lookup_default_path do
     case :code.priv_dir(:linx) do
       dir when is_list(dir) -> Path.join(List.to_string(dir), "native/linx_agent")
       {:error, _} -> Path.join(Application.app_dir(:linx), "priv/native/linx_agent")

@@ -45,6 +45,8 @@ pub struct ChildPlan {
     pub p2c: OwnedFd,
     pub no_new_privs: bool,
     pub agent_pid: u32,
+    /// The signals the agent ignores: the child resets these (see `reset_signal_handling`).
+    pub ignored_signals: u64,
 }
 
 /// Runs the child to `execve` (or `_exit`). `agent_ends` are the agent's descriptors,
@@ -87,9 +89,9 @@ fn body<const N: usize>(
     {
         process::exit_now(exit_code::READY_WRITE);
     }
-    // Done after `Ready`, while the BEAM handles it: ~64 sigaction calls the spawn
-    // would otherwise wait for, and nothing at the checkpoint depends on them.
-    process::reset_signal_handling().map_err(|e| Failure::new(Stage::Sigprocmask, e))?;
+    // Done after `Ready`, while the BEAM handles it; nothing at the checkpoint depends on it.
+    process::reset_signal_handling(plan.ignored_signals)
+        .map_err(|e| Failure::new(Stage::Sigprocmask, e))?;
 
     let filters = park(plan)?;
 

@@ -98,6 +98,10 @@ fn agent() -> ExitCode {
         Err(e) => return fail(&mut chan, errno(e), Stage::AgentInit, ExitCode::Internal),
     };
 
+    // Read before the request arrives (an agent started ahead is idle now), so the child
+    // resets only these instead of querying or resetting all 64 on the spawn's path.
+    let ignored_signals = process::ignored_signals();
+
     let request = match chan.read_request() {
         Ok(term) => protocol::parse_request(&term),
         Err(RequestError::Gone) => return ExitCode::Channel,
@@ -131,7 +135,7 @@ fn agent() -> ExitCode {
     };
 
     let channel_fds = [channel::BEAM_TO_AGENT, channel::AGENT_TO_BEAM];
-    match clone::launch(&request, &proof, &channel_fds) {
+    match clone::launch(&request, &proof, &channel_fds, ignored_signals) {
         Ok(launched) => session::Session::new(chan, launched, request.orphan_grace_ms).run(),
         Err(f) => {
             let code = match f.stage {

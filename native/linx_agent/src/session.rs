@@ -77,6 +77,9 @@ pub struct Session {
     kill_at: Option<Instant>,
     /// Events held back to go out in one write (see `run`).
     held: Option<Vec<Event>>,
+    /// The workload's mount namespace, released once the terminal event is out
+    /// (`clone::hold_mount_ns`).
+    mount_ns: Option<OwnedFd>,
 }
 
 impl Session {
@@ -108,6 +111,7 @@ impl Session {
             grace: Duration::from_millis(grace_ms as u64),
             kill_at: None,
             held: None,
+            mount_ns: launched.mount_ns,
         }
     }
 
@@ -136,6 +140,7 @@ impl Session {
         }
         loop {
             if let Some(code) = self.step() {
+                self.mount_ns = None;
                 if !self.beam_gone {
                     self.chan.await_close(LINGER_AFTER_LAST_EVENT);
                 }

@@ -323,13 +323,31 @@ pub fn setsid() -> io::Result<()> {
     cvt(unsafe { libc::setsid() } as libc::c_long).map(drop)
 }
 
-/// Restores every signal's disposition to `SIG_DFL` and empties the signal mask, so a
-/// workload starts as if from a fresh `init`: the agent's ignored SIGPIPE (and whatever
-/// mask the BEAM passed down) must not leak into it. Numbers the C library reserves for
-/// itself refuse the change (EINVAL); that is harmless and ignored.
-pub fn reset_signal_handling() -> io::Result<()> {
+/// The signals this process ignores (`SIG_IGN`), as a mask (bit `n - 1` = signal `n`).
+/// Only these need resetting before an `execve`: the kernel resets caught signals to
+/// `SIG_DFL` at exec, but an ignored signal stays ignored in the new program.
+pub fn ignored_signals() -> u64 {
+    let mut mask = 0u64;
     for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        // SAFETY: sigaction is plain old data; a zeroed value is valid for the kernel to fill.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a NULL new action only queries; `old` is valid for writes. Signals the
+        // C library reserves (32, 33) fail with EINVAL and count as not ignored.
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+        if rc == 0 && old.sa_sigaction == libc::SIG_IGN {
+            mask |= 1u64 << (sig - 1);
+        }
+    }
+    mask
+}
+
+/// Resets the signals in `ignored` (see [`ignored_signals`]) to `SIG_DFL` and empties the
+/// signal mask, so that a program this process execs starts with default signal handling:
+/// the agent's ignored SIGPIPE, or whatever the BEAM passed down, must not leak into a
+/// workload.
+pub fn reset_signal_handling(ignored: u64) -> io::Result<()> {
+    for sig in 1..=64 {
+        if ignored & (1u64 << (sig - 1)) == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
         // SAFETY: installing SIG_DFL involves no handler code.
@@ -411,6 +429,16 @@ mod tests {
         b[3] = jf;
         b[4..8].copy_from_slice(&k.to_ne_bytes());
         b
+    }
+
+    #[test]
+    fn ignored_signals_sees_sig_ign_only() {
+        // Rust's runtime ignores SIGPIPE before main; the test harness installs no
+        // handler for SIGUSR2, which stays at its default.
+        let mask = ignored_signals();
+        assert_ne!(mask & (1u64 << (libc::SIGPIPE - 1)), 0);
+        assert_eq!(mask & (1u64 << (libc::SIGUSR2 - 1)), 0);
+        assert_eq!(mask & (1u64 << (libc::SIGKILL - 1)), 0);
     }
 
     #[test]

@@ -9,6 +9,22 @@ defmodule Linx.Process.LifecycleTest do
   alias Linx.Process, as: LP
   alias Linx.Process.{Error, Info}
 
+  test "the workload starts with default signal handling: nothing ignored, nothing blocked" do
+    # The agent ignores SIGPIPE (Rust's runtime does) and the BEAM may pass a mask down;
+    # neither may reach the workload. /proc/self/status of the exec'd program tells.
+    %{stdout: out, terminal: {:linx_process, :exited, 0}} =
+      run!(["/bin/cat", "/proc/self/status"])
+
+    status =
+      Map.new(
+        for [k, v] <- Regex.scan(~r/^(Sig\w+):\s+([0-9a-f]+)$/m, out, capture: :all_but_first),
+            do: {k, v}
+      )
+
+    assert status["SigIgn"] == "0000000000000000"
+    assert status["SigBlk"] == "0000000000000000"
+  end
+
   test "ready → proceed → running → exited, with host pid, child pid and info along the way" do
     {:ok, s} = LP.spawn(argv: ["/bin/sh", "-c", "exit 7"])
     host_pid = await_ready()
