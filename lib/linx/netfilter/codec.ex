@@ -119,26 +119,37 @@ defmodule Linx.Netfilter.Codec do
           {[item()], map()}
   def rule_items(fam, table, chain, %Rule{} = r, id, extra, ctx) do
     owner = {fam, table, chain, id}
+    {exprs, pre, ctx} = expr_terms(r.expressions, fam, table, owner, ctx, [], [])
 
-    {exprs, pre, ctx} =
-      Enum.reduce(r.expressions, {[], [], ctx}, fn e, {acc, pre, ctx} ->
-        {term, more, ctx} = expr_term(e, fam, table, ctx)
-        {[term | acc], pre ++ Enum.map(more, &{&1, owner}), ctx}
-      end)
-
+    # Built key by key: this runs once per rule, and a 10,000-rule push spent more time
+    # in a generic merge-and-compact than in encoding the rules.
     term =
-      %{
-        table: table,
-        chain: chain,
-        exprs: Enum.reverse(exprs),
-        comment: r.comment,
-        tag: tag_string(r.tag)
-      }
-      |> Map.merge(Map.new(extra))
-      |> compact()
+      %{table: table, chain: chain}
+      |> put_present(:exprs, exprs)
+      |> put_present(:comment, r.comment)
+      |> put_present(:tag, tag_string(r.tag))
 
+    term = Enum.reduce(extra, term, fn {k, v}, acc -> put_present(acc, k, v) end)
     {pre ++ [{{:new_rule, fam, term}, owner}], ctx}
   end
+
+  defp expr_terms([], _fam, _table, _owner, ctx, acc, pre),
+    do: {Enum.reverse(acc), pre |> Enum.reverse() |> Enum.concat(), ctx}
+
+  defp expr_terms([e | rest], fam, table, owner, ctx, acc, pre) do
+    case expr_term(e, fam, table, ctx) do
+      {term, [], ctx} ->
+        expr_terms(rest, fam, table, owner, ctx, [term | acc], pre)
+
+      {term, more, ctx} ->
+        more = Enum.map(more, &{&1, owner})
+        expr_terms(rest, fam, table, owner, ctx, [term | acc], [more | pre])
+    end
+  end
+
+  defp put_present(map, _key, nil), do: map
+  defp put_present(map, _key, []), do: map
+  defp put_present(map, key, value), do: Map.put(map, key, value)
 
   defp tag_string(nil), do: nil
   defp tag_string(t) when is_atom(t), do: Atom.to_string(t)

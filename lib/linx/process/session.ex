@@ -69,15 +69,10 @@ defmodule Linx.Process.Session do
       stdin_pipe?: opts.stdin_pipe?
     }
 
-    t0 = :erlang.monotonic_time(:microsecond)
     case start_agent(opts) do
       {:ok, port} ->
-        t1 = :erlang.monotonic_time(:microsecond)
         _ = Agent.command(port, {mode, request})
-        t2 = :erlang.monotonic_time(:microsecond)
         state = %{state | port: port, os_pid: Agent.os_pid(port)}
-        t3 = :erlang.monotonic_time(:microsecond)
-        send(opts.owner, {:tt, t0, t1, t2, t3})
 
         # An adopted agent is checked while it works on the request (Prestart.take/0).
         if opts[:port] == port do

@@ -7,12 +7,17 @@
 use crate::decode;
 use crate::encode::{self, EncodeError, Seg};
 use crate::value::Value;
+use rustler::sys::ErlNifTerm;
 use rustler::types::binary::NewBinary;
 use rustler::types::map::MapIterator;
 use rustler::types::tuple::{get_tuple, make_tuple};
 use rustler::{Atom, Binary, Encoder, Env, NifResult, Term, TermType};
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
 
 mod atoms {
     rustler::atoms! { ok, error, nil, internal, bad_term, not_a_list }
@@ -20,18 +25,76 @@ mod atoms {
 
 const MAX_TERM_DEPTH: usize = 64;
 
+/// Atom names by term, so that converting an atom costs a lookup, not a `String`: a
+/// 10,000-rule batch holds ~170,000 atoms, and allocating each was most of the encoder's
+/// time. An atom's term is an immediate that never changes while the VM runs (atoms are
+/// never collected), so each name is fetched and leaked once (into `ATOM_NAMES`, capped;
+/// past the cap names are allocated per use) and each scheduler thread keeps its own
+/// lock-free index in front of it.
+static ATOM_NAMES: OnceLock<Mutex<HashMap<ErlNifTerm, &'static str>>> = OnceLock::new();
+const ATOM_CACHE_CAP: usize = 65_536;
+
+thread_local! {
+    static LOCAL_ATOM_NAMES: RefCell<HashMap<ErlNifTerm, &'static str, BuildHasherDefault<TermHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// Atom terms are tagged indexes into the atom table (`ErlNifTerm` hashes as one word):
+/// multiplying spreads them well enough for a map, without SipHash's cost.
+#[derive(Default)]
+struct TermHasher(u64);
+
+impl Hasher for TermHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+fn atom_name(t: Term<'_>) -> Result<Cow<'static, str>, String> {
+    let key = t.as_c_arg();
+    if let Some(name) = LOCAL_ATOM_NAMES.with(|m| m.borrow().get(&key).copied()) {
+        return Ok(Cow::Borrowed(name));
+    }
+    let name = t.atom_to_string().map_err(|_| "bad atom")?;
+    let mut names = ATOM_NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let leaked: &'static str = match names.get(&key) {
+        Some(known) => known,
+        None if names.len() >= ATOM_CACHE_CAP => return Ok(Cow::Owned(name)),
+        None => {
+            let leaked: &'static str = Box::leak(name.into_boxed_str());
+            names.insert(key, leaked);
+            leaked
+        }
+    };
+    LOCAL_ATOM_NAMES.with(|m| m.borrow_mut().insert(key, leaked));
+    Ok(Cow::Borrowed(leaked))
+}
+
 fn to_value(t: Term<'_>, depth: usize) -> Result<Value, String> {
     if depth > MAX_TERM_DEPTH {
         return Err("term nested too deeply".into());
     }
     match t.get_type() {
         TermType::Atom => {
-            let s = t.atom_to_string().map_err(|_| "bad atom")?;
-            Ok(match s.as_str() {
+            let name = atom_name(t)?;
+            Ok(match name.as_ref() {
                 "nil" => Value::Nil,
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => Value::Atom(Cow::Owned(s)),
+                _ => Value::Atom(name),
             })
         }
         TermType::Binary => {
@@ -157,28 +220,41 @@ fn batch_impl<'a>(
     genid: Term<'a>,
 ) -> NifResult<Term<'a>> {
     guarded(env, || {
-        let list = match to_value(mutations, 0) {
-            Ok(Value::List(l)) => l,
-            Ok(_) => return Ok((atoms::error(), atoms::not_a_list()).encode(env)),
-            Err(why) => return bad_term(env, why),
-        };
         let genid = match to_value(genid, 0) {
             Ok(Value::Nil) => None,
             Ok(Value::Int(n)) if (0..=u32::MAX as i128).contains(&n) => Some(n as u32),
             _ => return bad_term(env, "genid must be nil or a u32".into()),
         };
-        match encode::encode_batch(&list, base_seq, genid) {
+        let items = match mutations.into_list_iterator() {
+            Ok(items) => items,
+            Err(_) => return Ok((atoms::error(), atoms::not_a_list()).encode(env)),
+        };
+        let mut batch = encode::Batch::default();
+        for (i, item) in items.enumerate() {
+            let mutation = match to_value(item, 1) {
+                Ok(m) => m,
+                Err(why) => return bad_term(env, why),
+            };
+            if let Err(e) = batch.push(i, &mutation) {
+                return batch_error(env, i, &e);
+            }
+        }
+        match batch.finish(base_seq, genid) {
             Ok((bytes, index)) => {
                 let idx: Vec<u64> = index.iter().map(|i| *i as u64).collect();
                 Ok((atoms::ok(), bin_term(env, &bytes), idx).encode(env))
             }
-            Err((i, e)) => Ok((
-                atoms::error(),
-                make_tuple(env, &[(i as u64).encode(env), encode_error(env, &e)?]),
-            )
-                .encode(env)),
+            Err(e) => batch_error(env, 0, &e),
         }
     })
+}
+
+fn batch_error<'a>(env: Env<'a>, i: usize, e: &EncodeError) -> NifResult<Term<'a>> {
+    Ok((
+        atoms::error(),
+        make_tuple(env, &[(i as u64).encode(env), encode_error(env, e)?]),
+    )
+        .encode(env))
 }
 
 #[rustler::nif(name = "nif_encode_batch")]

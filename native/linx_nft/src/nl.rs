@@ -90,19 +90,37 @@ impl Writer {
 
 /// Builds one netlink message: header, nfgenmsg, then the attribute bytes.
 pub fn message(ty: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
-    let len = NLMSG_HDRLEN + NFGENMSG_LEN + attrs.len();
-    let mut m = Vec::with_capacity(align4(len));
-    m.extend_from_slice(&(len as u32).to_ne_bytes());
-    m.extend_from_slice(&ty.to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.push(family);
-    m.push(0); // NFNETLINK_V0
-    m.extend_from_slice(&res_id.to_be_bytes());
-    m.extend_from_slice(attrs);
-    m.resize(align4(m.len()), 0);
+    let mut m = Vec::with_capacity(message_len(attrs.len()));
+    append_message(&mut m, ty, flags, seq, family, res_id, attrs);
     m
+}
+
+/// The bytes a message with `attrs_len` bytes of attributes takes, padding included.
+pub fn message_len(attrs_len: usize) -> usize {
+    align4(NLMSG_HDRLEN + NFGENMSG_LEN + attrs_len)
+}
+
+/// [`message`], appended to `out` (a batch is built in one buffer this way).
+pub fn append_message(
+    out: &mut Vec<u8>,
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+    attrs: &[u8],
+) {
+    let len = NLMSG_HDRLEN + NFGENMSG_LEN + attrs.len();
+    out.extend_from_slice(&(len as u32).to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.push(family);
+    out.push(0); // NFNETLINK_V0
+    out.extend_from_slice(&res_id.to_be_bytes());
+    out.extend_from_slice(attrs);
+    out.resize(out.len() + (align4(len) - len), 0);
 }
 
 /// One parsed attribute: type without flag bits, whether it was flagged nested, value.
