@@ -323,18 +323,48 @@ pub fn setsid() -> io::Result<()> {
     cvt(unsafe { libc::setsid() } as libc::c_long).map(drop)
 }
 
+/// The kernel's `struct sigaction` (asm-generic/signal.h, x86_64 and arm64 alike), for
+/// the raw `rt_sigaction` below: the C library refuses signals 32 and 33 (its own), yet
+/// those can be ignored too, inherited from whoever started us, and must not reach a
+/// workload either.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction(sig, new, &old)` without the C library's filtering.
+fn rt_sigaction(sig: i32, new: Option<&KernelSigaction>) -> io::Result<KernelSigaction> {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let new_ptr = new.map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+    // SAFETY: both pointers are valid for the call (or NULL for `new`), the structs have
+    // the kernel's layout, and the size passed is that of the kernel's 64-bit sigset.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new_ptr,
+            &mut old as *mut KernelSigaction,
+            std::mem::size_of::<u64>(),
+        )
+    };
+    cvt(rc).map(|_| old)
+}
+
 /// The signals this process ignores (`SIG_IGN`), as a mask (bit `n - 1` = signal `n`).
 /// Only these need resetting before an `execve`: the kernel resets caught signals to
 /// `SIG_DFL` at exec, but an ignored signal stays ignored in the new program.
 pub fn ignored_signals() -> u64 {
     let mut mask = 0u64;
     for sig in 1..=64 {
-        // SAFETY: sigaction is plain old data; a zeroed value is valid for the kernel to fill.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: a NULL new action only queries; `old` is valid for writes. Signals the
-        // C library reserves (32, 33) fail with EINVAL and count as not ignored.
-        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
-        if rc == 0 && old.sa_sigaction == libc::SIG_IGN {
+        if matches!(rt_sigaction(sig, None), Ok(old) if old.handler == libc::SIG_IGN) {
             mask |= 1u64 << (sig - 1);
         }
     }
@@ -346,12 +376,17 @@ pub fn ignored_signals() -> u64 {
 /// the agent's ignored SIGPIPE, or whatever the BEAM passed down, must not leak into a
 /// workload.
 pub fn reset_signal_handling(ignored: u64) -> io::Result<()> {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
     for sig in 1..=64 {
         if ignored & (1u64 << (sig - 1)) == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL involves no handler code.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        rt_sigaction(sig, Some(&default))?;
     }
     // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -432,11 +467,40 @@ mod tests {
     }
 
     #[test]
+    fn signals_the_c_library_reserves_are_seen_and_reset_too() {
+        // Signal 32 is glibc's own; `sigaction(3)` refuses it, the kernel does not, and a
+        // parent may leave it ignored (seen under the BEAM).
+        let before = rt_sigaction(32, None).unwrap();
+        let ignore = KernelSigaction {
+            handler: libc::SIG_IGN,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        rt_sigaction(32, Some(&ignore)).unwrap();
+        let seen = ignored_signals() & (1u64 << 31) != 0;
+        reset_signal_handling(1u64 << 31).unwrap();
+        let after = rt_sigaction(32, None).unwrap();
+        rt_sigaction(32, Some(&before)).unwrap();
+        assert!(seen);
+        assert_eq!(after.handler, libc::SIG_DFL);
+    }
+
+    #[test]
     fn ignored_signals_sees_sig_ign_only() {
         // Rust's runtime ignores SIGPIPE before main; the test harness installs no
         // handler for SIGUSR2, which stays at its default.
         let mask = ignored_signals();
         assert_ne!(mask & (1u64 << (libc::SIGPIPE - 1)), 0);
+        // Agrees with the kernel's own view.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let sig_ign = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        // (Signal 32 is left out: the test below flips it meanwhile.)
+        assert_eq!(mask & !(1u64 << 31), sig_ign & !(1u64 << 31));
         assert_eq!(mask & (1u64 << (libc::SIGUSR2 - 1)), 0);
         assert_eq!(mask & (1u64 << (libc::SIGKILL - 1)), 0);
     }
