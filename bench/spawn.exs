@@ -208,8 +208,10 @@ if Keyword.get(opts, :phases, false) do
   IO.puts("""
     ready   = spawn/1 → :ready: session start, agent (started, or adopted), clone3 with
               the namespaces, the child's set-up, the :ready report
-    running = proceed/1 → :running: the round trip to the child, its execve
-    exited  = :running → :exited: /bin/true runs and exits, the pid namespace ends, reap
+    running = proceed/1 → :running: the round trip to the child, its execve; the agent
+              holds :running back up to 1 ms, so for /bin/true (which ends sooner) this
+              also covers its run, its exit and the reap, and :exited comes in the same write
+    exited  = :running → :exited (for a workload that outlives the hold: its run, exit, reap)
     stop    = GenServer.stop/1
   """)
 end

@@ -52,7 +52,8 @@ defmodule Linx.Process do
     * `{:linx_process, :ready, host_pid}`: the checkpoint. `host_pid` is the child's pid
       in the BEAM's pid namespace; its own view (1 in a new pid namespace) is
       `info/1`'s `:child_pid`.
-    * `{:linx_process, :running}`: `execve` succeeded.
+    * `{:linx_process, :running}`: `execve` succeeded. The agent sends it at most 1 ms
+      after the exec, in the same write as the exit when the workload ends sooner.
     * exactly one terminal event: `{:linx_process, :exited, code}`,
       `{:linx_process, :signaled, signum}`, `{:linx_process, :aborted}`, or
       `{:linx_process, :error, errno, stage}` (see "Error stages").
