@@ -443,14 +443,14 @@ defmodule Linx.Netfilter.Log do
   @impl true
   def handle_continue(:early, state) do
     Enum.each(Enum.reverse(state.early), &send(state.owner, {:linx_netfilter, :log, &1}))
-    read_loop(%{state | early: []}, @read_batch)
+    read_loop(%{state | early: []})
   end
 
   @impl true
   def handle_info({:"$socket", socket, :select, _info}, %{sock: %{socket: socket}} = state),
-    do: read_loop(state, @read_batch)
+    do: read_loop(state)
 
-  def handle_info(:read, state), do: read_loop(state, @read_batch)
+  def handle_info(:read, state), do: read_loop(state)
 
   def handle_info({:DOWN, ref, :process, _pid, _reason}, %{owner_ref: ref} = state),
     do: {:stop, :normal, state}
@@ -482,32 +482,27 @@ defmodule Linx.Netfilter.Log do
     :socket.send(state.sock.socket, Message.encode(msg))
   end
 
-  defp read_loop(state, 0) do
-    send(self(), :read)
-    {:noreply, state}
-  end
+  # A batch of datagrams at a time, so calls and the owner's exit are seen between
+  # batches (Connection.drain/5).
+  defp read_loop(state) do
+    case Connection.drain(state.sock.socket, state.read_size, @read_batch, state, &on_read/2) do
+      {:idle, state, size} ->
+        {:noreply, %{state | read_size: size}}
 
-  defp read_loop(state, budget) do
-    case Connection.read_datagram(state.sock.socket, state.read_size) do
-      {:ok, dgram} ->
-        if dgram.from == 0, do: deliver(dgram, state)
-        if dgram.overrun, do: resync(state)
-        read_loop(%{state | read_size: dgram.size}, budget - 1)
+      {:more, state, size} ->
+        send(self(), :read)
+        {:noreply, %{state | read_size: size}}
 
-      :select ->
-        {:noreply, state}
-
-      {:error, :enobufs} ->
-        resync(state)
-        read_loop(state, budget - 1)
-
-      {:error, :closed} ->
+      {:error, :closed, state} ->
         {:stop, :normal, state}
 
-      {:error, reason} ->
+      {:error, reason, state} ->
         {:stop, {:recv, Socket.socket_error(reason, :recv, state.netns)}, state}
     end
   end
+
+  defp on_read({:datagram, dgram}, state), do: tap(state, &deliver(dgram, &1))
+  defp on_read(:overrun, state), do: tap(state, &resync/1)
 
   defp deliver(%{data: data, truncated: truncated}, state) do
     {events, status} = datagram_events(data)

@@ -262,6 +262,36 @@ defmodule Linx.Netlink.Connection do
         }
 
   @doc false
+  # The read loop of the subscription readers (rtnl and nf_tables monitors, NFLOG):
+  # reads up to `budget` queued datagrams, hands each kernel datagram to `handle` as
+  # `{:datagram, dgram}` and each overrun (ENOBUFS, or a datagram flagged so) as
+  # `:overrun`, threading `acc`. Each read is sized by the previous datagram. Returns
+  # `:idle` once the queue is empty (a select message will announce the next datagram),
+  # `:more` when the budget ran out (the caller yields to its mailbox, then reads on).
+  @spec drain(:socket.socket(), pos_integer(), non_neg_integer(), acc, handler) ::
+          {:idle | :more, acc, pos_integer()} | {:error, term(), acc}
+        when acc: term(), handler: ({:datagram, datagram()} | :overrun, acc -> acc)
+  def drain(_socket, size, 0, acc, _handle), do: {:more, acc, size}
+
+  def drain(socket, size, budget, acc, handle) do
+    case read_datagram(socket, size) do
+      {:ok, dgram} ->
+        acc = if dgram.from == 0, do: handle.({:datagram, dgram}, acc), else: acc
+        acc = if dgram.overrun, do: handle.(:overrun, acc), else: acc
+        drain(socket, dgram.size, budget - 1, acc, handle)
+
+      :select ->
+        {:idle, acc, size}
+
+      {:error, :enobufs} ->
+        drain(socket, size, budget - 1, handle.(:overrun, acc), handle)
+
+      {:error, reason} ->
+        {:error, reason, acc}
+    end
+  end
+
+  @doc false
   # Reads the next datagram without blocking. It is first peeked (MSG_PEEK) with a
   # buffer of `size` bytes, doubled while the kernel reports MSG_TRUNC, then removed
   # from the queue; `:size` in the result is the buffer size to use next time.
