@@ -28,14 +28,20 @@ impl Writer {
     }
 
     pub fn attr(&mut self, ty: u16, value: &[u8]) -> Result<(), TooLong> {
-        let len = 4 + value.len();
+        self.header(ty, value.len())?;
+        self.buf.extend_from_slice(value);
+        self.pad();
+        Ok(())
+    }
+
+    /// An attribute header for `value_len` bytes of value.
+    fn header(&mut self, ty: u16, value_len: usize) -> Result<(), TooLong> {
+        let len = 4 + value_len;
         if len > MAX_ATTR_LEN {
             return Err(TooLong);
         }
         self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
         self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(value);
-        self.pad();
         Ok(())
     }
 
@@ -60,12 +66,14 @@ impl Writer {
         self.attr(ty, &v.to_be_bytes())
     }
 
-    /// A NUL-terminated string (the kernel's NLA_STRING/NLA_NUL_STRING policies).
+    /// A NUL-terminated string (the kernel's NLA_STRING/NLA_NUL_STRING policies),
+    /// written in place: names go out several times per rule.
     pub fn string(&mut self, ty: u16, s: &[u8]) -> Result<(), TooLong> {
-        let mut v = Vec::with_capacity(s.len() + 1);
-        v.extend_from_slice(s);
-        v.push(0);
-        self.attr(ty, &v)
+        self.header(ty, s.len() + 1)?;
+        self.buf.extend_from_slice(s);
+        self.buf.push(0);
+        self.pad();
+        Ok(())
     }
 
     /// Opens a nested attribute (flagged NLA_F_NESTED, as libnftnl sends them); the
