@@ -37,11 +37,23 @@ defmodule Linx.Process.Agent do
     end
   end
 
-  @doc "Starts an agent. A failure (EMFILE, EAGAIN, ...) comes back as the errno atom."
-  @spec open(String.t()) :: {:ok, port()} | {:error, atom()}
-  def open(path) do
+  @doc """
+  Starts an agent. A failure (EMFILE, EAGAIN, ...) comes back as the errno atom.
+  `prepare_net: true` (for an agent started ahead) has it create a network namespace
+  while it waits for its request, for a spawn that asks for one (`--prepare-net`).
+  """
+  @spec open(String.t(), prepare_net: boolean()) :: {:ok, port()} | {:error, atom()}
+  def open(path, opts \\ []) do
+    args = if Keyword.get(opts, :prepare_net, false), do: ["--prepare-net"], else: []
+
     {:ok,
-     Port.open({:spawn_executable, path}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])}
+     Port.open({:spawn_executable, path}, [
+       :binary,
+       :nouse_stdio,
+       {:packet, 4},
+       :exit_status,
+       args: args
+     ])}
   rescue
     e in ErlangError -> {:error, errno_of(e.original)}
     _ in ArgumentError -> {:error, :einval}

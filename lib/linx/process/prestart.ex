@@ -14,6 +14,13 @@ defmodule Linx.Process.Prestart do
   # descriptor. Only the default agent is started ahead (an `:agent` option always
   # starts its own), and `config :linx, process_prestart: false` turns it off.
   #
+  # Creating a network namespace is the costliest part of a spawn's clone3 and does not
+  # depend on the request either: when the last spawn asked for a new network namespace
+  # (and no user namespace, which would have to own it), the agents started next are
+  # asked to create one while they wait (`linx_agent --prepare-net`), and a spawn that
+  # wants one again clones without CLONE_NEWNET and enters it (the agent's
+  # clone::SpareNetns). An agent whose request turns out not to want it just closes it.
+  #
   # The idle agents sit in a public ETS table, so adoption costs the new session one
   # :ets.take/2 and no message. The table and the ports belong to a small process
   # started on first use; losing it only loses the head start.
@@ -110,11 +117,13 @@ defmodule Linx.Process.Prestart do
   @doc """
   Asks for agents to be started ahead, up to two idle ones. A session asks
   once its own spawn is over: starting an agent takes CPU time that must not compete
-  with the spawn being waited for.
+  with the spawn being waited for. `prepare_net`: whether that spawn asked for a new
+  network namespace without a user namespace (the next one probably will too), so the
+  agents started from now on make one ahead.
   """
-  @spec refill() :: :ok
-  def refill do
-    if enabled?(), do: GenServer.cast(pool(), :refill)
+  @spec refill(boolean()) :: :ok
+  def refill(prepare_net \\ false) do
+    if enabled?(), do: GenServer.cast(pool(), {:refill, prepare_net})
     :ok
   catch
     :exit, _ -> :ok
@@ -163,7 +172,7 @@ defmodule Linx.Process.Prestart do
   def init([]) do
     Process.flag(:trap_exit, true)
     @table = :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
-    {:ok, %{timer: nil, refill: nil}}
+    {:ok, %{timer: nil, refill: nil, prepare_net: false}}
   end
 
   @impl true
@@ -175,17 +184,20 @@ defmodule Linx.Process.Prestart do
   # Requests are gathered for @refill_delay_ms: whoever asked (a session that just ended)
   # has an owner about to act on that (stop the session, spawn the next), and starting
   # an agent would hold a scheduler meanwhile.
-  def handle_cast(:refill, %{refill: nil} = state),
-    do: {:noreply, %{state | refill: Process.send_after(self(), :refill, @refill_delay_ms)}}
+  def handle_cast({:refill, prepare_net}, %{refill: nil} = state) do
+    timer = Process.send_after(self(), :refill, @refill_delay_ms)
+    {:noreply, %{state | refill: timer, prepare_net: prepare_net}}
+  end
 
-  def handle_cast(:refill, state), do: {:noreply, state}
+  def handle_cast({:refill, prepare_net}, state),
+    do: {:noreply, %{state | prepare_net: prepare_net}}
 
-  defp start_one do
+  defp start_one(prepare_net) do
     path = Linx.Process.Agent.default_path()
     key = key()
 
     with :ok <- Linx.Process.Agent.check(path),
-         {:ok, port} <- Linx.Process.Agent.open(path) do
+         {:ok, port} <- Linx.Process.Agent.open(path, prepare_net: prepare_net) do
       since = System.monotonic_time(:millisecond)
       true = :ets.insert(@table, {port, key, since, Linx.Process.Agent.os_pid(port)})
       :ok
@@ -223,7 +235,7 @@ defmodule Linx.Process.Prestart do
 
   @impl true
   def handle_info(:refill, state) do
-    for _ <- :ets.info(@table, :size)..(@ahead - 1)//1, do: _ = start_one()
+    for _ <- :ets.info(@table, :size)..(@ahead - 1)//1, do: _ = start_one(state.prepare_net)
     {:noreply, arm(%{state | refill: nil})}
   end
 

@@ -35,6 +35,8 @@ defmodule Linx.Process.Session do
     :linger,
     :auto_proceed,
     prestart?: false,
+    # Whether this spawn wanted a network namespace an agent can make ahead (refill/1).
+    fresh_netns?: false,
     # {request, agent path} while an adopted agent has not reported anything yet.
     adopted: nil,
     pty?: false,
@@ -65,6 +67,7 @@ defmodule Linx.Process.Session do
       linger: opts.linger,
       auto_proceed: opts.auto_proceed,
       prestart?: Map.get(opts, :prestart?, false),
+      fresh_netns?: wants_fresh_netns?(mode, request),
       pty?: opts.pty?,
       stdin_pipe?: opts.stdin_pipe?
     }
@@ -311,11 +314,16 @@ defmodule Linx.Process.Session do
   # @refill_after_exec ms after the workload's execve (starting an agent takes CPU time
   # that the workload's own start-up should not have to share).
   defp refill(%{prestart?: true} = state) do
-    :ok = Prestart.refill()
+    :ok = Prestart.refill(state.fresh_netns?)
     %{state | prestart?: false}
   end
 
   defp refill(state), do: state
+
+  # A new network namespace that an agent can make ahead (one that a new user namespace
+  # must own cannot be).
+  defp wants_fresh_netns?(:spawn, %{namespaces: ns}), do: :net in ns and :user not in ns
+  defp wants_fresh_netns?(_mode, _request), do: false
 
   # --- input window ---------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 //!
 //! Before the checkpoint (nothing here waits for the BEAM):
 //!  1. `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the agent, from here on;
-//!  2. close the agent's descriptors (control channel, the agent's pipe ends, PTY master);
+//!  2. close the agent's descriptors (control channel, the agent's pipe ends, PTY master),
+//!     and enter the network namespace the agent made ahead, if it stands in for
+//!     `CLONE_NEWNET`;
 //!  3. stdio: `dup2` onto 0/1/2 (for a PTY first `setsid` + `TIOCSCTTY`); every other
 //!     descriptor is marked close-on-exec;
 //!  4. `no_new_privs` if the request asked for it;
@@ -44,6 +46,9 @@ pub struct ChildPlan {
     pub c2p: OwnedFd,
     pub p2c: OwnedFd,
     pub no_new_privs: bool,
+    /// A network namespace made ahead by the agent, entered first (instead of
+    /// `CLONE_NEWNET`, see `clone::SpareNetns`).
+    pub netns: Option<OwnedFd>,
     pub agent_pid: u32,
     /// The signals the agent ignores: the child resets these (see `reset_signal_handling`).
     pub ignored_signals: u64,
@@ -78,6 +83,11 @@ fn body<const N: usize>(
     }
     drop(agent_ends);
 
+    if let Some(netns) = &plan.netns {
+        // Reported as the clone's failure: this stands in for its CLONE_NEWNET.
+        linx_sys::sys::setns(netns.as_fd(), libc::CLONE_NEWNET)
+            .map_err(|e| Failure::errno(Stage::Clone, e.errno))?;
+    }
     wire_stdio(plan)?;
     if plan.no_new_privs {
         process::set_no_new_privs().map_err(|e| Failure::new(Stage::SeccompNoNewPrivs, e))?;

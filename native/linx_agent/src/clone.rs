@@ -64,6 +64,43 @@ fn hold_mount_ns(pid: i32) -> Option<OwnedFd> {
     fdio::open(&path, libc::O_RDONLY).ok()
 }
 
+/// A network namespace made ahead of the request, by an agent started ahead
+/// (`linx_agent --prepare-net`, see `Linx.Process.Prestart`).
+///
+/// Creating a network namespace is most of what `clone3` with the `CLONE_NEW*` flags
+/// costs (`setup_net` runs every per-namespace initialiser of the kernel: 0.5-0.9 ms
+/// here), and an idle agent has nothing else to do. So it creates one while it waits,
+/// and a spawn that asks for a new network namespace (and no new user namespace, which
+/// would have to own it) clones without `CLONE_NEWNET`: its child enters this one
+/// first thing. The namespace is as fresh as one `clone3` would make: nothing ever ran
+/// in it, it has only its own `lo`, and it is owned by the agent's user namespace, as a
+/// `CLONE_NEWNET` by the agent would be.
+pub struct SpareNetns(OwnedFd);
+
+impl SpareNetns {
+    /// Creates the namespace and returns the agent to its own: `unshare(CLONE_NEWNET)`
+    /// moves the calling thread (the agent has only one) into a new namespace, which is
+    /// opened and then left with `setns` back to the one held from before. `None` when the agent may not
+    /// create one (no `CAP_SYS_ADMIN`): spawns then create theirs in `clone3` as usual.
+    /// An error means the agent could not get back to its own namespace and must not
+    /// serve any request.
+    pub fn create() -> io::Result<Option<SpareNetns>> {
+        let own = fdio::open(c"/proc/thread-self/ns/net", libc::O_RDONLY)?;
+        if linx_sys::sys::unshare(libc::CLONE_NEWNET).is_err() {
+            return Ok(None);
+        }
+        let fresh = fdio::open(c"/proc/thread-self/ns/net", libc::O_RDONLY);
+        linx_sys::sys::setns(own.as_fd(), libc::CLONE_NEWNET)
+            .map_err(|e| io::Error::from_raw_os_error(e.errno))?;
+        Ok(fresh.ok().map(SpareNetns))
+    }
+
+    /// Whether a spawn with these clone flags can use it instead of `CLONE_NEWNET`.
+    fn fits(flags: u64) -> bool {
+        flags & libc::CLONE_NEWNET as u64 != 0 && flags & libc::CLONE_NEWUSER as u64 == 0
+    }
+}
+
 /// `sun_path` holds 108 bytes including the terminating NUL (linux/un.h).
 const UNIX_PATH_MAX: usize = 108;
 
@@ -185,11 +222,15 @@ fn environment(req: &Request) -> Vec<CString> {
 /// Creates the workload. In the child this never returns (it parks, then execs or
 /// `_exit`s); `close_in_child` are raw descriptors of the agent (its control channel) that
 /// the child must not keep.
+///
+/// `spare_net` is used (and the clone made without `CLONE_NEWNET`) when the request asks
+/// for a new network namespace and no new user namespace; otherwise it is dropped.
 pub fn launch(
     req: &Request,
     proof: &SingleThreaded,
     close_in_child: &[i32],
     ignored_signals: u64,
+    spare_net: Option<SpareNetns>,
 ) -> Result<Launched, Failure> {
     let stdio = prepare_stdio(&req.stdio)?;
     let (c2p_r, c2p_w) = fdio::pipe_cloexec().map_err(|e| Failure::new(Stage::Pipe2, e))?;
@@ -209,6 +250,12 @@ pub fn launch(
             (0, Stage::Fork)
         }
     };
+    let (flags, netns) = match spare_net {
+        Some(SpareNetns(fd)) if SpareNetns::fits(flags) => {
+            (flags & !(libc::CLONE_NEWNET as u64), Some(fd))
+        }
+        _ => (flags, None),
+    };
 
     let plan = ChildPlan {
         path: req.argv[0].clone(),
@@ -220,6 +267,7 @@ pub fn launch(
         c2p: c2p_w,
         p2c: p2c_r,
         no_new_privs: req.no_new_privs,
+        netns,
         agent_pid: std::process::id(),
         ignored_signals,
     };
@@ -259,5 +307,58 @@ pub fn launch(
                 mount_ns,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpareNetns;
+
+    fn netns_of_this_thread() -> std::path::PathBuf {
+        std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+    }
+
+    #[test]
+    fn a_spare_stands_in_for_clone_newnet_only_without_a_user_namespace() {
+        let (net, user, pid) = (
+            libc::CLONE_NEWNET as u64,
+            libc::CLONE_NEWUSER as u64,
+            libc::CLONE_NEWPID as u64,
+        );
+        assert!(SpareNetns::fits(net));
+        assert!(SpareNetns::fits(net | pid));
+        assert!(!SpareNetns::fits(pid));
+        assert!(!SpareNetns::fits(0));
+        assert!(!SpareNetns::fits(net | user));
+    }
+
+    // unshare/setns act on the calling thread only, so this test thread is the agent here.
+    #[test]
+    fn create_leaves_the_caller_in_its_own_namespace() {
+        let before = netns_of_this_thread();
+        match SpareNetns::create().expect("back in our own namespace") {
+            Some(SpareNetns(fd)) => {
+                let link = std::fs::read_link(format!(
+                    "/proc/thread-self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&fd)
+                ))
+                .unwrap();
+                assert!(link.to_string_lossy().starts_with("net:["));
+                assert_ne!(link, before);
+            }
+            // Without CAP_SYS_ADMIN no namespace can be made: spawns clone as before.
+            None => assert_ne!(effective_uid(), 0),
+        }
+        assert_eq!(netns_of_this_thread(), before);
+    }
+
+    fn effective_uid() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|uid| uid.parse().ok())
+            .unwrap()
     }
 }

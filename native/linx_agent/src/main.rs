@@ -57,7 +57,8 @@ pub enum ExitCode {
 fn main() {
     let mut args = std::env::args_os().skip(1);
     match (args.next(), args.next()) {
-        (None, _) => std::process::exit(agent() as i32),
+        (None, _) => std::process::exit(agent(false) as i32),
+        (Some(flag), None) if flag == "--prepare-net" => std::process::exit(agent(true) as i32),
         (Some(flag), None) if flag == "--list-stages" => {
             for stage in Stage::ALL {
                 println!("{}", stage.name());
@@ -66,14 +67,16 @@ fn main() {
         _ => {
             eprintln!(
                 "linx_agent is started by Linx.Process as a Port (control on fd 3/4).\n\
-                 usage: linx_agent [--list-stages]"
+                 usage: linx_agent [--prepare-net | --list-stages]"
             );
             std::process::exit(64);
         }
     }
 }
 
-fn agent() -> ExitCode {
+/// `prepare_net`: the agent was started ahead of any request and makes a network
+/// namespace while it waits (see [`clone::SpareNetns`]).
+fn agent(prepare_net: bool) -> ExitCode {
     let mut chan = match Channel::adopt() {
         Ok(chan) => chan,
         Err(_) => return ExitCode::Channel,
@@ -101,6 +104,14 @@ fn agent() -> ExitCode {
     // Read before the request arrives (an agent started ahead is idle now), so the child
     // resets only these instead of querying or resetting all 64 on the spawn's path.
     let ignored_signals = process::ignored_signals();
+    let spare_net = if prepare_net {
+        match clone::SpareNetns::create() {
+            Ok(spare) => spare,
+            Err(e) => return fail(&mut chan, errno(e), Stage::AgentInit, ExitCode::Internal),
+        }
+    } else {
+        None
+    };
 
     let request = match chan.read_request() {
         Ok(term) => protocol::parse_request(&term),
@@ -135,7 +146,7 @@ fn agent() -> ExitCode {
     };
 
     let channel_fds = [channel::BEAM_TO_AGENT, channel::AGENT_TO_BEAM];
-    match clone::launch(&request, &proof, &channel_fds, ignored_signals) {
+    match clone::launch(&request, &proof, &channel_fds, ignored_signals, spare_net) {
         Ok(launched) => session::Session::new(chan, launched, request.orphan_grace_ms).run(),
         Err(f) => {
             let code = match f.stage {

@@ -190,6 +190,94 @@ defmodule Linx.Process.PrestartTest do
     assert run!(["/bin/true"]).terminal == {:linx_process, :exited, 0}
   end
 
+  describe "network namespaces made ahead" do
+    # The network namespaces an agent holds open (besides the one it is in).
+    defp held_netns(os_pid) do
+      own = File.read_link!("/proc/#{os_pid}/ns/net")
+
+      for fd <- File.ls!("/proc/#{os_pid}/fd"),
+          {:ok, "net:" <> _ = link} <- [File.read_link("/proc/#{os_pid}/fd/#{fd}")],
+          link != own,
+          do: link
+    end
+
+    # Each idle agent's spare namespace, once both agents have made theirs.
+    defp await_spares(pids, tries \\ 200) do
+      case Enum.map(pids, &held_netns/1) do
+        held when tries > 0 ->
+          if Enum.all?(held, &match?([_], &1)),
+            do: List.flatten(held),
+            else: Process.sleep(5) && await_spares(pids, tries - 1)
+
+        held ->
+          flunk("idle agents hold #{inspect(held)}")
+      end
+    end
+
+    defp links_seen_by_ip(host_pid) do
+      {out, 0} = System.cmd("nsenter", ["-t", "#{host_pid}", "-n", "ip", "-j", "link", "show"])
+      {:ok, links} = Linx.NativeBuild.JSON.decode(out)
+      for link <- links, do: {link["ifname"], link["operstate"]}
+    end
+
+    test "after a spawn that wanted one, idle agents make one; the next such spawn gets it" do
+      host_ns = File.read_link!("/proc/self/ns/net")
+      run!(["/bin/true"], namespaces: [:net])
+      _ = await_ready()
+      idle = await_idle()
+      spares = await_spares(idle)
+      # The agents themselves are back in the BEAM's namespace; each spare is its own.
+      for pid <- idle, do: assert(File.read_link!("/proc/#{pid}/ns/net") == host_ns)
+      assert length(Enum.uniq(spares)) == 2
+      refute host_ns in spares
+
+      {:ok, s} = LP.spawn(argv: ["/bin/true"], namespaces: [:net, :pid, :mount])
+      host_pid = await_ready()
+      workload_ns = File.read_link!("/proc/#{host_pid}/ns/net")
+      assert workload_ns in spares
+      # As fresh as a clone3(CLONE_NEWNET) one: nothing but its own lo, down (ip(8)'s view).
+      assert links_seen_by_ip(host_pid) == [{"lo", "DOWN"}]
+      :ok = LP.proceed(s)
+      assert_receive {:linx_process, :exited, 0}, 5_000
+      GenServer.stop(s)
+    end
+
+    test "a spawn without :net, or with :user too, does not get one made ahead" do
+      host_ns = File.read_link!("/proc/self/ns/net")
+      run!(["/bin/true"], namespaces: [:net])
+      _ = await_ready()
+      spares = await_spares(await_idle())
+
+      {:ok, s} = LP.spawn(argv: ["/bin/true"])
+      host_pid = await_ready()
+      assert File.read_link!("/proc/#{host_pid}/ns/net") == host_ns
+      :ok = LP.abort(s)
+      assert {:ok, :aborted} = LP.wait(s)
+
+      # A new user namespace must own its network namespace: clone3 makes that one.
+      {:ok, s} = LP.spawn(argv: ["/bin/true"], namespaces: [:user, :net])
+      host_pid = await_ready()
+      workload_ns = File.read_link!("/proc/#{host_pid}/ns/net")
+      refute workload_ns in spares
+      refute workload_ns == host_ns
+      :ok = LP.abort(s)
+      assert {:ok, :aborted} = LP.wait(s)
+    end
+
+    test "after spawns without :net, agents make none" do
+      run!(["/bin/true"], namespaces: [:net])
+      _ = await_ready()
+      _ = await_spares(await_idle())
+      :ok = Prestart.drain()
+      run!(["/bin/true"], namespaces: [:pid])
+      _ = await_ready()
+      idle = await_idle()
+      # Give an agent time to make one, if it (wrongly) would.
+      Process.sleep(50)
+      for pid <- idle, do: assert(held_netns(pid) == [])
+    end
+  end
+
   test "config :linx, process_prestart: false starts none" do
     Application.put_env(:linx, :process_prestart, false)
     on_exit(fn -> Application.delete_env(:linx, :process_prestart) end)
