@@ -24,7 +24,10 @@ defmodule Linx.Process do
   Starting an agent is about half the cost of a spawn, so once a session's workload is
   past `execve` (or ended), agents are started ahead for the next `spawn/1` or `enter/2`
   (two at most) and wait, idle, for up to a second; one is used only if the BEAM's
-  environment and working directory are still what it inherited.
+  environment and working directory are still what it inherited. When the last spawn
+  asked for a new network namespace (without `:user`), those agents also create one
+  while idle, and the next such spawn's child enters it instead of `clone3` creating it
+  (the costliest part of the clone); it is just as fresh (see docs/process/OVERVIEW.md).
   `config :linx, process_prestart: false` turns this off; an `:agent` option always
   starts its own.
 
