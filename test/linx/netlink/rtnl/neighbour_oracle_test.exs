@@ -56,9 +56,11 @@ defmodule Linx.Netlink.Rtnl.NeighbourOracleTest do
     # is deleted here, before the netns is (on_exit callbacks run last-registered first).
     on_exit(fn -> Sandbox.ip!(n1.name, ~w(neigh del proxy 10.41.0.71)) end)
 
-    # Learned entries (ARP and NDP resolution of n2), and one that never resolves.
-    Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -W 2 10.41.0.2))
-    Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -W 2 fd00:41::2))
+    # Learned entries (ARP and NDP resolution of n2), and one that never resolves. Each
+    # learning ping sends until one reply (up to 5 s): a first probe sent while the new
+    # veth pair is still coming up can go unanswered.
+    Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -i 0.2 -w 5 10.41.0.2))
+    Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -i 0.2 -w 5 fd00:41::2))
     System.cmd("ip", ~w(netns exec #{n1.name} ping -c 1 -W 1 10.41.0.99), stderr_to_stdout: true)
 
     %{ns: n1}

@@ -319,7 +319,7 @@ defmodule Linx.Netlink.Rtnl.NeighbourTest do
       n2: n2,
       sock: sock
     } do
-      Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -W 2 10.40.0.2))
+      Sandbox.cmd!("ip", ~w(netns exec #{n1.name} ping -c 1 -i 0.2 -w 5 10.40.0.2))
       peer_mac = hd(Sandbox.ip_json!(n2.name, ~w(link show dev x2)))["address"]
 
       {:ok, entries} = Neighbour.list(sock, "x1")
