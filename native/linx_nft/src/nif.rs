@@ -56,7 +56,7 @@ impl Hasher for TermHasher {
     }
 
     fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (self.0.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -81,6 +81,32 @@ fn atom_name(t: Term<'_>) -> Result<Cow<'static, str>, String> {
     };
     LOCAL_ATOM_NAMES.with(|m| m.borrow_mut().insert(key, leaked));
     Ok(Cow::Borrowed(leaked))
+}
+
+thread_local! {
+    /// The decoder's way back: atoms by the address of their static name. A decoded
+    /// ruleset holds an atom per map key (100,000 set elements: 100,000 `:key`s), and
+    /// making an atom from its name takes the VM's atom-table lock and a hash each time.
+    /// Static names live at fixed addresses, so the address identifies the name; the
+    /// table holds at most one entry per name in the schema (or in `ATOM_NAMES`).
+    static ATOMS_BY_NAME: RefCell<HashMap<(usize, usize), Atom, BuildHasherDefault<TermHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+// A `&Cow`, not a `&str`: only a borrowed (static) name may be cached by its address.
+#[allow(clippy::ptr_arg)]
+fn atom_term<'a>(env: Env<'a>, name: &Cow<'static, str>) -> NifResult<Term<'a>> {
+    let name: &'static str = match name {
+        Cow::Borrowed(name) => name,
+        Cow::Owned(name) => return Ok(Atom::from_str(env, name)?.encode(env)),
+    };
+    let key = (name.as_ptr() as usize, name.len());
+    if let Some(atom) = ATOMS_BY_NAME.with(|m| m.borrow().get(&key).copied()) {
+        return Ok(atom.encode(env));
+    }
+    let atom = Atom::from_str(env, name)?;
+    ATOMS_BY_NAME.with(|m| m.borrow_mut().insert(key, atom));
+    Ok(atom.encode(env))
 }
 
 fn to_value(t: Term<'_>, depth: usize) -> Result<Value, String> {
@@ -159,7 +185,7 @@ fn to_term<'a>(env: Env<'a>, v: &Value) -> NifResult<Term<'a>> {
             }
         }
         // Only static names reach here from the decoder (see value.rs).
-        Value::Atom(a) => Atom::from_str(env, a)?.encode(env),
+        Value::Atom(a) => atom_term(env, a)?,
         Value::Bin(b) => bin_term(env, b),
         Value::List(items) => {
             let terms: NifResult<Vec<Term<'a>>> = items.iter().map(|i| to_term(env, i)).collect();
