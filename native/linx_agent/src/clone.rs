@@ -80,10 +80,10 @@ pub struct SpareNetns(OwnedFd);
 impl SpareNetns {
     /// Creates the namespace and returns the agent to its own: `unshare(CLONE_NEWNET)`
     /// moves the calling thread (the agent has only one) into a new namespace, which is
-    /// opened and then left with `setns` back to the one held from before. `None` when the agent may not
-    /// create one (no `CAP_SYS_ADMIN`): spawns then create theirs in `clone3` as usual.
-    /// An error means the agent could not get back to its own namespace and must not
-    /// serve any request.
+    /// opened and then left with `setns` back to the one held from before. `None` when
+    /// the agent may not create one (no `CAP_SYS_ADMIN`): spawns then create theirs in
+    /// `clone3` as usual. An error means the agent could not get back to its own
+    /// namespace and must not serve any request.
     pub fn create() -> io::Result<Option<SpareNetns>> {
         let own = fdio::open(c"/proc/thread-self/ns/net", libc::O_RDONLY)?;
         if linx_sys::sys::unshare(libc::CLONE_NEWNET).is_err() {
@@ -346,19 +346,21 @@ mod tests {
                 assert!(link.to_string_lossy().starts_with("net:["));
                 assert_ne!(link, before);
             }
-            // Without CAP_SYS_ADMIN no namespace can be made: spawns clone as before.
-            None => assert_ne!(effective_uid(), 0),
+            // Only without CAP_SYS_ADMIN can no namespace be made: spawns clone as before.
+            None => assert!(!has_cap_sys_admin()),
         }
         assert_eq!(netns_of_this_thread(), before);
     }
 
-    fn effective_uid() -> u32 {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
+    /// `CAP_SYS_ADMIN` in this thread's effective set, as /proc reports it.
+    fn has_cap_sys_admin() -> bool {
+        const CAP_SYS_ADMIN: u32 = 21; // linux/capability.h
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let eff = status
             .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|uid| uid.parse().ok())
-            .unwrap()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap();
+        eff & (1 << CAP_SYS_ADMIN) != 0
     }
 }
